@@ -248,7 +248,17 @@ func (p *Pool) Do(ctx context.Context, op string, fn func(Lease) error) error {
 	if err != nil {
 		return err
 	}
+	returned := false
+	defer func() {
+		if !returned {
+			// fn panicked: the session's state is unknown, so it is closed,
+			// not lent again, and the panic goes on up.
+			p.release(m, sh, true)
+			p.metrics.ops.WithLabelValues(op, m.id, resultError).Inc()
+		}
+	}()
 	err = fn(Lease{HSM: m.hsm, Session: sh})
+	returned = true
 	gone := p.release(m, sh, err != nil && brokenSession(err))
 	if err != nil {
 		if gone {
@@ -311,6 +321,7 @@ func (p *Pool) acquire(ctx context.Context, op string) (*member, pkcs11.SessionH
 				p.giveBack(g) // we hold it but no longer want it
 			}
 		}
+		p.metrics.wait.Observe(time.Since(start).Seconds())
 		p.metrics.ops.WithLabelValues(op, noHSM, resultCanceled).Inc()
 		return nil, 0, ctx.Err()
 	}

@@ -1,0 +1,51 @@
+# keystorm: chaos and load testing for HSM-backed key stores.
+#
+#   make run    the main job, on the embedded stack (installs what is missing first)
+#   make test   vet, then every test with the race detector (what CI runs)
+#   make bench  PKCS#11 benchmarks: raw sessions against the session pool
+
+GO         ?= go
+BENCHTIME  ?= 2s
+RUN_ARGS   ?= --duration 10s
+# Debian packages the code needs: SoftHSM (the HSM tokens), the PKCS#11
+# headers and pkg-config for the one cgo helper, a C compiler for cgo.
+DEB_PACKAGES := softhsm2 libp11-kit-dev pkg-config gcc
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+export CGO_ENABLED := 1
+
+.PHONY: deps build run test vet bench
+
+## deps: install the Debian packages that are missing, and the Go modules.
+deps:
+	@command -v dpkg >/dev/null || { echo "deps: not a Debian system; install: $(DEB_PACKAGES)" >&2; exit 1; }
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@$(GO) mod download
+
+## build: the keystorm binary in bin/.
+build: deps
+	$(GO) build -o bin/keystorm ./cmd/keystorm
+
+## run: an HSM capacity run, bursty encrypt/decrypt through the PKCS#11
+## session pool into two SoftHSM tokens, with a report.
+run: deps
+	$(GO) run ./cmd/keystorm capacity $(RUN_ARGS)
+
+## vet: go vet and gofmt.
+vet: deps
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l .); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+
+## test: vet, then all tests with the race detector.
+test: vet
+	$(GO) test -race -count=1 ./...
+
+## bench: raw C_Encrypt/C_Decrypt against the same work through the pool.
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./fakes/sessionpool/

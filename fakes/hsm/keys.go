@@ -1,0 +1,435 @@
+package hsm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/miekg/pkcs11"
+
+	"github.com/keystorm/keystorm/fakes/aesgcm"
+	"github.com/keystorm/keystorm/fakes/pkcs11x"
+)
+
+// wrapMechanism is the only mechanism the cluster wrapping key allows.
+const wrapMechanism = pkcs11.CKM_AES_KEY_WRAP_PAD
+
+const wrappingKeyLabel = "keystorm-cluster-wrapping-key"
+
+// A KeyDomain is the cluster wrapping key shared by HSMs that may pass keys
+// to one another: the HSMs of one cluster, and those of clusters restored
+// from its backups (related clusters). Its value enters each token once, put
+// there by the security officer as a trusted, wrap-only, unextractable key;
+// backing keys then leave a token only wrapped under it. The domain keeps the
+// value in memory to install it in HSMs added later, as CloudHSM carries its
+// cluster's keys in its backups.
+type KeyDomain struct {
+	id    []byte
+	value []byte
+}
+
+// NewKeyDomain draws a fresh AES-256 cluster wrapping key.
+func NewKeyDomain() *KeyDomain {
+	d := &KeyDomain{id: make([]byte, 8), value: make([]byte, 32)}
+	if _, err := rand.Read(d.id); err != nil {
+		panic(fmt.Sprintf("hsm: key domain: %v", err))
+	}
+	if _, err := rand.Read(d.value); err != nil {
+		panic(fmt.Sprintf("hsm: key domain: %v", err))
+	}
+	return d
+}
+
+// ID names the domain (the wrapping key's CKA_ID, in hex).
+func (d *KeyDomain) ID() string { return hex.EncodeToString(d.id) }
+
+// Join installs the domain's wrapping key in the node's token. Its unwrap
+// template makes every key unwrapped under it private, sensitive and
+// wrappable only under a trusted key, whatever the caller's template asks:
+// without it a user, or even a session with no login, could unwrap a blob as
+// a readable key.
+func (n *Node) Join(ctx context.Context, d *KeyDomain) error {
+	n.ops.Lock()
+	defer n.ops.Unlock()
+	if n.deleted {
+		return ErrDeleted
+	}
+	if n.wrapKey != 0 {
+		return fmt.Errorf("hsm %s: already in a key domain", n.id)
+	}
+	x := n.token.Module().X
+	attrs := []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
+		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+		// Only the security officer may set CKA_TRUSTED, and only on a public object.
+		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false),
+		pkcs11.NewAttribute(pkcs11.CKA_TRUSTED, true),
+		pkcs11.NewAttribute(pkcs11.CKA_WRAP, true),
+		pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, true),
+		pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, false),
+		pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, false),
+		pkcs11.NewAttribute(pkcs11.CKA_SIGN, false),
+		pkcs11.NewAttribute(pkcs11.CKA_VERIFY, false),
+		pkcs11.NewAttribute(pkcs11.CKA_DERIVE, false),
+		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false),
+		pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false),
+		pkcs11.NewAttribute(pkcs11.CKA_DESTROYABLE, false),
+		pkcs11.NewAttribute(pkcs11.CKA_ALLOWED_MECHANISMS, mechanismList(wrapMechanism)),
+		pkcs11.NewAttribute(pkcs11.CKA_ID, d.id),
+		pkcs11.NewAttribute(pkcs11.CKA_LABEL, wrappingKeyLabel),
+		pkcs11.NewAttribute(pkcs11.CKA_VALUE, d.value),
+	}
+	unwrapTemplate := pkcs11x.Nested{Type: pkcs11.CKA_UNWRAP_TEMPLATE, Template: []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_WRAP_WITH_TRUSTED, true),
+	}}
+	var h pkcs11.ObjectHandle
+	err := n.asSO(ctx, func(sh pkcs11.SessionHandle) error {
+		var err error
+		h, err = x.CreateObject(sh, attrs, unwrapTemplate)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("hsm %s: install cluster wrapping key: %w", n.id, err)
+	}
+	// A public object's handle stays valid across logins, and SoftHSM keeps
+	// a slot's handles while any session of it is open: ctl is, for the
+	// node's life.
+	n.wrapKey = h
+	return nil
+}
+
+// mechanismList encodes CKA_ALLOWED_MECHANISMS: an array of CK_ULONG.
+func mechanismList(mechs ...uint) []byte {
+	b := make([]byte, 0, 8*len(mechs))
+	for _, m := range mechs {
+		b = binary.NativeEndian.AppendUint64(b, uint64(m))
+	}
+	return b
+}
+
+// ownerOp runs fn in the control session for a login of the key owner, with
+// the token's login steady (read lock) and the control session to itself.
+func (n *Node) ownerOp(l *Login, what string, fn func(sh pkcs11.SessionHandle) error) error {
+	n.ops.RLock()
+	defer n.ops.RUnlock()
+	if n.deleted {
+		return fmt.Errorf("hsm %s: %s: %w", n.id, what, ErrDeleted)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.check(l); err != nil {
+		return err
+	}
+	if l.user != n.owner {
+		return fmt.Errorf("hsm %s: %s: %s owns no keys: %w", n.id, what, l.user, ErrNotPermitted)
+	}
+	if n.ownerLocked {
+		return fmt.Errorf("hsm %s: %s: %w", n.id, what, ErrLockedOut)
+	}
+	if err := fn(n.ctl); err != nil {
+		return fmt.Errorf("hsm %s: %s: %w", n.id, what, err)
+	}
+	return nil
+}
+
+// backingKeyTemplate is what every backing key is: AES-256 in the token,
+// private to the owner, sensitive, and extractable only wrapped under a
+// trusted key, so it can reach the cluster's other HSMs and backups and
+// nowhere else.
+func backingKeyTemplate(id []byte) []*pkcs11.Attribute {
+	return []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
+		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_WRAP_WITH_TRUSTED, true),
+		pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true),
+		pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, true),
+		pkcs11.NewAttribute(pkcs11.CKA_WRAP, false),
+		pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, false),
+		pkcs11.NewAttribute(pkcs11.CKA_ID, id),
+	}
+}
+
+// GenerateKey makes a new AES-256 backing key in the token and returns its id
+// (the CKA_ID in hex: the backingKeyId). Only the key owner may.
+func (n *Node) GenerateKey(ctx context.Context, l *Login) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	id := make([]byte, 16)
+	if _, err := rand.Read(id); err != nil {
+		return "", fmt.Errorf("hsm %s: key id: %w", n.id, err)
+	}
+	keyID := hex.EncodeToString(id)
+	tmpl := append(backingKeyTemplate(id), pkcs11.NewAttribute(pkcs11.CKA_VALUE_LEN, 32))
+	err := n.ownerOp(l, "generate key", func(sh pkcs11.SessionHandle) error {
+		if _, err := n.c.GenerateKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_GEN, nil)}, tmpl); err != nil {
+			return err
+		}
+		n.keys[keyID] = true
+		return nil
+	})
+	return keyID, err
+}
+
+// WrapKey returns the key wrapped under the cluster wrapping key, for another
+// HSM of the domain or a backup. The value never leaves the token in clear.
+func (n *Node) WrapKey(ctx context.Context, l *Login, keyID string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var blob []byte
+	err := n.ownerOp(l, "wrap key "+keyID, func(sh pkcs11.SessionHandle) error {
+		if n.wrapKey == 0 {
+			return ErrNoWrappingKey
+		}
+		h, err := n.findKey(sh, keyID)
+		if err != nil {
+			return err
+		}
+		blob, err = n.c.WrapKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(wrapMechanism, nil)}, n.wrapKey, h)
+		return err
+	})
+	return blob, err
+}
+
+// UnwrapKey puts a key that WrapKey returned (on an HSM of the same domain)
+// into this token under the same id. A key already there is left alone.
+func (n *Node) UnwrapKey(ctx context.Context, l *Login, keyID string, blob []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	id, err := hex.DecodeString(keyID)
+	if err != nil || len(id) == 0 {
+		return fmt.Errorf("hsm %s: unwrap key: bad key id %q", n.id, keyID)
+	}
+	return n.ownerOp(l, "unwrap key "+keyID, func(sh pkcs11.SessionHandle) error {
+		if n.wrapKey == 0 {
+			return ErrNoWrappingKey
+		}
+		if _, err := n.findKey(sh, keyID); err == nil {
+			return nil
+		} else if !errors.Is(err, ErrKeyNotFound) {
+			return err
+		}
+		if _, err := n.c.UnwrapKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(wrapMechanism, nil)}, n.wrapKey, blob, backingKeyTemplate(id)); err != nil {
+			return err
+		}
+		n.keys[keyID] = true
+		return nil
+	})
+}
+
+// DeleteKey destroys a key in the token; only its owner may.
+func (n *Node) DeleteKey(ctx context.Context, l *Login, keyID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return n.ownerOp(l, "delete key "+keyID, func(sh pkcs11.SessionHandle) error {
+		h, err := n.findKey(sh, keyID)
+		if err != nil {
+			return err
+		}
+		if err := n.c.DestroyObject(sh, h); err != nil {
+			return err
+		}
+		n.handles.Delete(keyID)
+		delete(n.keys, keyID)
+		return nil
+	})
+}
+
+// Keys lists the ids of the owner's keys in the token, sorted.
+func (n *Node) Keys(ctx context.Context, l *Login) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var ids []string
+	err := n.ownerOp(l, "list keys", func(sh pkcs11.SessionHandle) error {
+		var err error
+		ids, err = n.findKeys(sh)
+		return err
+	})
+	sort.Strings(ids)
+	return ids, err
+}
+
+// HasKey reports whether the token holds the key, as far as the node's index
+// knows; it needs no login.
+func (n *Node) HasKey(keyID string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.keys[keyID]
+}
+
+// findKeys lists the ids of the private secret keys the session sees.
+func (n *Node) findKeys(sh pkcs11.SessionHandle) ([]string, error) {
+	tmpl := []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+	}
+	if err := n.c.FindObjectsInit(sh, tmpl); err != nil {
+		return nil, err
+	}
+	defer n.c.FindObjectsFinal(sh)
+	var ids []string
+	for {
+		hs, _, err := n.c.FindObjects(sh, 64)
+		if err != nil {
+			return nil, err
+		}
+		if len(hs) == 0 {
+			return ids, nil
+		}
+		for _, h := range hs {
+			attrs, err := n.c.GetAttributeValue(sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_ID, nil)})
+			if err != nil {
+				return nil, err
+			}
+			ids = append(ids, hex.EncodeToString(attrs[0].Value))
+		}
+	}
+}
+
+// findKey returns the handle of a backing key, from the cache of the current
+// login or by searching the token.
+func (n *Node) findKey(sh pkcs11.SessionHandle, keyID string) (pkcs11.ObjectHandle, error) {
+	if h, ok := n.handles.Load(keyID); ok {
+		return h.(pkcs11.ObjectHandle), nil
+	}
+	id, err := hex.DecodeString(keyID)
+	if err != nil || len(id) == 0 {
+		return 0, fmt.Errorf("key %q: %w", keyID, ErrKeyNotFound)
+	}
+	tmpl := []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_ID, id),
+	}
+	if err := n.c.FindObjectsInit(sh, tmpl); err != nil {
+		return 0, fmt.Errorf("find key %s: %w", keyID, err)
+	}
+	hs, _, err := n.c.FindObjects(sh, 2)
+	n.c.FindObjectsFinal(sh)
+	if err != nil {
+		return 0, fmt.Errorf("find key %s: %w", keyID, err)
+	}
+	if len(hs) == 0 {
+		return 0, fmt.Errorf("key %s: %w", keyID, ErrKeyNotFound)
+	}
+	n.handles.Store(keyID, hs[0])
+	return hs[0], nil
+}
+
+// OpenSession opens a session for crypto calls; the key owner must be logged
+// in. It makes Node a sessionpool.HSM.
+func (n *Node) OpenSession(ctx context.Context) (pkcs11.SessionHandle, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n.ops.RLock()
+	defer n.ops.RUnlock()
+	if err := n.usable(); err != nil {
+		return 0, err
+	}
+	sh, err := n.c.OpenSession(n.token.Slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+	if err != nil {
+		return 0, fmt.Errorf("hsm %s: open session: %w", n.id, err)
+	}
+	return sh, nil
+}
+
+// CloseSession closes a session OpenSession returned. A deleted node's
+// sessions are gone already, and their handles are not ours to close.
+func (n *Node) CloseSession(sh pkcs11.SessionHandle) error {
+	n.ops.RLock()
+	defer n.ops.RUnlock()
+	if n.deleted {
+		return nil
+	}
+	return n.c.CloseSession(sh)
+}
+
+// usable tells why crypto cannot run now, if it cannot; n.ops is held.
+func (n *Node) usable() error {
+	switch {
+	case n.deleted:
+		return fmt.Errorf("hsm %s: %w", n.id, ErrDeleted)
+	case n.ownerLocked:
+		return fmt.Errorf("hsm %s: %s: %w", n.id, n.owner, ErrLockedOut)
+	case !n.loggedIn:
+		return fmt.Errorf("hsm %s: %w", n.id, ErrNotLoggedIn)
+	}
+	return nil
+}
+
+// Encrypt seals plaintext with AES-GCM under a backing key, in a session of
+// this node (from OpenSession): IV || ciphertext || tag.
+func (n *Node) Encrypt(sh pkcs11.SessionHandle, keyID string, plaintext, aad []byte) ([]byte, error) {
+	return n.crypt(sh, keyID, func(h pkcs11.ObjectHandle) ([]byte, error) {
+		return aesgcm.Seal(n.c, sh, h, plaintext, aad)
+	})
+}
+
+// Decrypt opens what Encrypt returned; a tag that does not verify gives
+// aesgcm.ErrAuth.
+func (n *Node) Decrypt(sh pkcs11.SessionHandle, keyID string, sealed, aad []byte) ([]byte, error) {
+	return n.crypt(sh, keyID, func(h pkcs11.ObjectHandle) ([]byte, error) {
+		return aesgcm.Open(n.c, sh, h, sealed, aad)
+	})
+}
+
+func (n *Node) crypt(sh pkcs11.SessionHandle, keyID string, fn func(pkcs11.ObjectHandle) ([]byte, error)) ([]byte, error) {
+	n.ops.RLock()
+	defer n.ops.RUnlock()
+	if err := n.usable(); err != nil {
+		return nil, err
+	}
+	h, err := n.findKey(sh, keyID)
+	if err != nil {
+		return nil, fmt.Errorf("hsm %s: %w", n.id, err)
+	}
+	out, err := fn(h)
+	if errors.Is(err, pkcs11.Error(pkcs11.CKR_KEY_HANDLE_INVALID)) || errors.Is(err, pkcs11.Error(pkcs11.CKR_OBJECT_HANDLE_INVALID)) {
+		n.handles.Delete(keyID)
+		return nil, fmt.Errorf("hsm %s: key %s: %w", n.id, keyID, ErrKeyNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("hsm %s: %w", n.id, err)
+	}
+	return out, nil
+}
+
+// Replicate copies a key from the HSM of login from to the HSMs of the other
+// logins, wrapped under their shared cluster wrapping key. Every login must
+// be the key owner's.
+func Replicate(ctx context.Context, keyID string, from *Login, to ...*Login) error {
+	blob, err := from.node.WrapKey(ctx, from, keyID)
+	if err != nil {
+		return fmt.Errorf("replicate %s: %w", keyID, err)
+	}
+	for _, l := range to {
+		if err := l.node.UnwrapKey(ctx, l, keyID, blob); err != nil {
+			return fmt.Errorf("replicate %s to %s: %w", keyID, l.node.id, err)
+		}
+	}
+	return nil
+}
+
+func randomSecret() string {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("hsm: random secret: %v", err))
+	}
+	return hex.EncodeToString(b)
+}
