@@ -181,6 +181,9 @@ func (n *Node) Login(ctx context.Context, username string, role Role, password s
 		// The key owner's login changes the token's login state.
 		n.ops.Lock()
 		defer n.ops.Unlock()
+	} else {
+		n.ops.RLock()
+		defer n.ops.RUnlock()
 	}
 	if n.deleted {
 		return nil, ErrDeleted
@@ -295,41 +298,60 @@ func (n *Node) check(l *Login) error {
 // ChangePassword sets username's password. A crypto officer may set anyone's,
 // which also unlocks a locked-out user; a crypto user only its own. The key
 // owner's new password becomes the token's user PIN, set by the security
-// officer, so the token user is logged out for the change and logged back in
-// with the new PIN if anyone was logged in.
+// officer; a login of the key owner goes on with the new PIN.
 func (n *Node) ChangePassword(ctx context.Context, by *Login, username, password string) error {
-	if err := checkPassword(password); err != nil {
-		return fmt.Errorf("hsm %s: change password of %s: %w", n.id, username, err)
-	}
+	return n.userOp(by, "change password of "+username, func() error {
+		if err := checkPassword(password); err != nil {
+			return err
+		}
+		u, ok := n.users[username]
+		if !ok {
+			return ErrUserNotFound
+		}
+		if by.role != RoleAdmin && by.user != username {
+			return fmt.Errorf("%s may not: %w", by.user, ErrNotPermitted)
+		}
+		if u.owner {
+			if err := n.setOwnerPIN(ctx, password); err != nil {
+				return err
+			}
+		} else {
+			u.setPassword(password)
+		}
+		if by.role == RoleAdmin {
+			u.failed, u.locked = 0, false
+			if u.owner {
+				n.ownerLocked = false
+			}
+		}
+		return nil
+	})
+}
+
+// userOp runs fn, which manages users, for a live login of this node, with
+// the token's login and the user table held still; errors come back wrapped
+// with the node and what was done.
+func (n *Node) userOp(by *Login, what string, fn func() error) error {
 	n.ops.Lock()
 	defer n.ops.Unlock()
 	if n.deleted {
-		return ErrDeleted
+		return fmt.Errorf("hsm %s: %s: %w", n.id, what, ErrDeleted)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.check(by); err != nil {
 		return err
 	}
-	u, ok := n.users[username]
-	if !ok {
-		return fmt.Errorf("hsm %s: change password of %s: %w", n.id, username, ErrUserNotFound)
+	if err := fn(); err != nil {
+		return fmt.Errorf("hsm %s: %s: %w", n.id, what, err)
 	}
-	if by.role != RoleAdmin && by.user != username {
-		return fmt.Errorf("hsm %s: %s may not change the password of %s: %w", n.id, by.user, username, ErrNotPermitted)
-	}
-	if u.owner {
-		if err := n.setOwnerPIN(ctx, password); err != nil {
-			return fmt.Errorf("hsm %s: change password of %s: %w", n.id, username, err)
-		}
-	} else {
-		u.setPassword(password)
-	}
-	if by.role == RoleAdmin {
-		u.failed, u.locked = 0, false
-		if u.owner {
-			n.ownerLocked = false
-		}
+	return nil
+}
+
+// adminOnly refuses anyone but a crypto officer.
+func adminOnly(by *Login) error {
+	if by.role != RoleAdmin {
+		return fmt.Errorf("%s is not a crypto officer: %w", by.user, ErrNotPermitted)
 	}
 	return nil
 }
@@ -351,79 +373,63 @@ func (n *Node) setOwnerPIN(ctx context.Context, pin string) error {
 // CreateUser adds a user; only a crypto officer may. Creating the key owner
 // sets the token's user PIN.
 func (n *Node) CreateUser(ctx context.Context, by *Login, username string, role Role, password string) error {
-	if err := checkPassword(password); err != nil {
-		return fmt.Errorf("hsm %s: create user %s: %w", n.id, username, err)
-	}
-	if role != RoleAdmin && role != RoleCryptoUser {
-		return fmt.Errorf("hsm %s: create user %s: unknown role %q", n.id, username, role)
-	}
-	n.ops.Lock()
-	defer n.ops.Unlock()
-	if n.deleted {
-		return ErrDeleted
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.check(by); err != nil {
-		return err
-	}
-	if by.role != RoleAdmin {
-		return fmt.Errorf("hsm %s: create user %s: %w", n.id, username, ErrNotPermitted)
-	}
-	if _, ok := n.users[username]; ok {
-		return fmt.Errorf("hsm %s: create user %s: %w", n.id, username, ErrUserExists)
-	}
-	u := &user{name: username, role: role}
-	if username == n.owner {
-		if role != RoleCryptoUser {
-			return fmt.Errorf("hsm %s: key owner %s must be a crypto user", n.id, username)
+	return n.userOp(by, "create user "+username, func() error {
+		if err := adminOnly(by); err != nil {
+			return err
 		}
-		if err := n.setOwnerPIN(ctx, password); err != nil {
-			return fmt.Errorf("hsm %s: create user %s: %w", n.id, username, err)
+		if err := checkPassword(password); err != nil {
+			return err
 		}
-		u.owner = true
-	} else {
-		u.setPassword(password)
-	}
-	n.users[username] = u
-	return nil
+		if role != RoleAdmin && role != RoleCryptoUser {
+			return fmt.Errorf("unknown role %q", role)
+		}
+		if _, ok := n.users[username]; ok {
+			return ErrUserExists
+		}
+		u := &user{name: username, role: role}
+		if username == n.owner {
+			if role != RoleCryptoUser {
+				return fmt.Errorf("the key owner must be a %s", RoleCryptoUser)
+			}
+			if err := n.setOwnerPIN(ctx, password); err != nil {
+				return err
+			}
+			u.owner = true
+		} else {
+			u.setPassword(password)
+		}
+		n.users[username] = u
+		return nil
+	})
 }
 
 // DeleteUser removes a user; only a crypto officer may. A logged-in user, or
 // a key owner whose keys are still in the token, cannot be deleted.
 func (n *Node) DeleteUser(ctx context.Context, by *Login, username string) error {
-	n.ops.Lock()
-	defer n.ops.Unlock()
-	if n.deleted {
-		return ErrDeleted
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.check(by); err != nil {
-		return err
-	}
-	if by.role != RoleAdmin {
-		return fmt.Errorf("hsm %s: delete user %s: %w", n.id, username, ErrNotPermitted)
-	}
-	u, ok := n.users[username]
-	if !ok {
-		return fmt.Errorf("hsm %s: delete user %s: %w", n.id, username, ErrUserNotFound)
-	}
-	if u.logins > 0 {
-		return fmt.Errorf("hsm %s: delete user %s: %w", n.id, username, ErrUserLoggedIn)
-	}
-	if u.owner {
-		if k := len(n.keys); k > 0 {
-			return fmt.Errorf("hsm %s: delete user %s: %w (%d)", n.id, username, ErrOwnerHasKeys, k)
+	return n.userOp(by, "delete user "+username, func() error {
+		if err := adminOnly(by); err != nil {
+			return err
 		}
-		// Nobody may log in as the deleted owner: a PIN nobody knows.
-		if err := n.setOwnerPIN(ctx, randomSecret()); err != nil {
-			return fmt.Errorf("hsm %s: delete user %s: %w", n.id, username, err)
+		u, ok := n.users[username]
+		if !ok {
+			return ErrUserNotFound
 		}
-		n.ownerLocked = false
-	}
-	delete(n.users, username)
-	return nil
+		if u.logins > 0 {
+			return ErrUserLoggedIn
+		}
+		if u.owner {
+			if k := len(n.keys); k > 0 {
+				return fmt.Errorf("%w (%d)", ErrOwnerHasKeys, k)
+			}
+			// Nobody may log in as the deleted owner: a PIN nobody knows.
+			if err := n.setOwnerPIN(ctx, randomSecret()); err != nil {
+				return err
+			}
+			n.ownerLocked = false
+		}
+		delete(n.users, username)
+		return nil
+	})
 }
 
 // Users lists the node's users, sorted by name.
