@@ -6,7 +6,7 @@
 
 GO         ?= go
 BENCHTIME  ?= 2s
-RUN_ARGS   ?= --duration 10s
+RUN_ARGS   ?= --rate 2000 --burst-rate 1500 --period 2s --duration 10s
 # Debian packages the code needs: SoftHSM (the HSM tokens), the PKCS#11
 # headers and pkg-config for the one cgo helper, a C compiler for cgo.
 DEB_PACKAGES := softhsm2 libp11-kit-dev pkg-config gcc
