@@ -210,25 +210,31 @@ func (n *Node) UnwrapKey(ctx context.Context, l *Login, keyID string, blob []byt
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	id, err := hex.DecodeString(keyID)
-	if err != nil || len(id) == 0 {
-		return fmt.Errorf("hsm %s: unwrap key: bad key id %q", n.id, keyID)
-	}
 	return n.ownerOp(l, "unwrap key "+keyID, func(sh pkcs11.SessionHandle) error {
 		if n.wrapKey == 0 {
 			return ErrNoWrappingKey
 		}
-		if _, err := n.findKey(sh, keyID); err == nil {
-			return nil
-		} else if !errors.Is(err, ErrKeyNotFound) {
-			return err
-		}
-		if _, err := n.c.UnwrapKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(wrapMechanism, nil)}, n.wrapKey, blob, backingKeyTemplate(id)); err != nil {
-			return err
-		}
-		n.keys[keyID] = true
-		return nil
+		return n.unwrapInto(sh, keyID, blob)
 	})
+}
+
+// unwrapInto unwraps a key under the cluster wrapping key into the token,
+// unless a key with its id is there already; n.mu is held.
+func (n *Node) unwrapInto(sh pkcs11.SessionHandle, keyID string, blob []byte) error {
+	id, err := hex.DecodeString(keyID)
+	if err != nil || len(id) == 0 {
+		return fmt.Errorf("bad key id %q", keyID)
+	}
+	if _, err := n.findKey(sh, keyID); err == nil {
+		return nil
+	} else if !errors.Is(err, ErrKeyNotFound) {
+		return err
+	}
+	if _, err := n.c.UnwrapKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(wrapMechanism, nil)}, n.wrapKey, blob, backingKeyTemplate(id)); err != nil {
+		return err
+	}
+	n.keys[keyID] = true
+	return nil
 }
 
 // DeleteKey destroys a key in the token; only its owner may.
@@ -432,4 +438,82 @@ func randomSecret() string {
 		panic(fmt.Sprintf("hsm: random secret: %v", err))
 	}
 	return hex.EncodeToString(b)
+}
+
+// WrappedKey is a backing key wrapped under the cluster wrapping key.
+type WrappedKey struct {
+	ID   string
+	Blob []byte
+}
+
+// ExportKeys wraps every backing key of the token under the cluster wrapping
+// key: the HSM's side of a backup or of cloning it. It is the service's own
+// access, not a user's login: it needs the key owner's PIN, is not seen as
+// the owner being logged in, ignores the lockout (as a backup would), and
+// leaves the token's login as it found it.
+func (n *Node) ExportKeys(ctx context.Context, ownerPIN string) ([]WrappedKey, error) {
+	var out []WrappedKey
+	err := n.asService(ctx, ownerPIN, "export keys", func(sh pkcs11.SessionHandle) error {
+		ids, err := n.findKeys(sh)
+		if err != nil {
+			return err
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			h, err := n.findKey(sh, id)
+			if err != nil {
+				return err
+			}
+			blob, err := n.c.WrapKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(wrapMechanism, nil)}, n.wrapKey, h)
+			if err != nil {
+				return fmt.Errorf("wrap %s: %w", id, err)
+			}
+			out = append(out, WrappedKey{ID: id, Blob: blob})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ImportKeys unwraps keys that ExportKeys returned on an HSM of the same key
+// domain; keys already in the token are left alone. Like ExportKeys it is
+// the service's own access.
+func (n *Node) ImportKeys(ctx context.Context, ownerPIN string, keys []WrappedKey) error {
+	return n.asService(ctx, ownerPIN, "import keys", func(sh pkcs11.SessionHandle) error {
+		for _, k := range keys {
+			if err := n.unwrapInto(sh, k.ID, k.Blob); err != nil {
+				return fmt.Errorf("unwrap %s: %w", k.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// asService runs fn in the control session with the token logged in as the
+// key owner, logging it in with pin for the call if no one is; it holds the
+// token's login still meanwhile.
+func (n *Node) asService(ctx context.Context, pin, what string, fn func(sh pkcs11.SessionHandle) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	n.ops.Lock()
+	defer n.ops.Unlock()
+	if n.deleted {
+		return fmt.Errorf("hsm %s: %s: %w", n.id, what, ErrDeleted)
+	}
+	if n.wrapKey == 0 {
+		return fmt.Errorf("hsm %s: %s: %w", n.id, what, ErrNoWrappingKey)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.loggedIn {
+		if err := n.c.Login(n.ctl, pkcs11.CKU_USER, pin); err != nil {
+			return fmt.Errorf("hsm %s: %s: log in as %s: %w", n.id, what, n.owner, err)
+		}
+		defer n.logoutToken()
+	}
+	if err := fn(n.ctl); err != nil {
+		return fmt.Errorf("hsm %s: %s: %w", n.id, what, err)
+	}
+	return nil
 }

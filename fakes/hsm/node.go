@@ -18,6 +18,7 @@
 package hsm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -49,10 +50,16 @@ var (
 type Config struct {
 	// ID is the HSM id ("hsm-..."); the token is labelled with it.
 	ID string
-	// AdminPassword is the crypto officer's ("admin") password.
+	// AdminPassword is the crypto officer's ("admin") password, for a node
+	// of a new cluster.
 	AdminPassword string
+	// Users, when set, are the users of a node cloned from another HSM of
+	// the cluster or from a backup (ExportUsers); AdminPassword is then
+	// unused.
+	Users []UserRecord
 	// KeyOwner names the crypto user who owns the keys (default "kmsuser");
-	// KeyOwnerPassword is its password. Empty creates no key owner yet.
+	// KeyOwnerPassword is its password, the token's user PIN. Empty creates
+	// no key owner yet.
 	KeyOwner         string
 	KeyOwnerPassword string
 }
@@ -90,18 +97,17 @@ func New(ctx context.Context, m *softhsm.Module, cfg Config) (*Node, error) {
 	if cfg.ID == "" {
 		return nil, errors.New("hsm: new node: empty ID")
 	}
-	if err := checkPassword(cfg.AdminPassword); err != nil {
-		return nil, fmt.Errorf("hsm: new node %s: admin password: %w", cfg.ID, err)
-	}
 	if cfg.KeyOwner == "" {
 		cfg.KeyOwner = "kmsuser"
+	}
+	users, err := newUsers(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("hsm: new node %s: %w", cfg.ID, err)
 	}
 	pin := cfg.KeyOwnerPassword
 	if pin == "" {
 		// No key owner yet: a PIN nobody knows until CreateUser sets one.
 		pin = randomSecret()
-	} else if err := checkPassword(pin); err != nil {
-		return nil, fmt.Errorf("hsm: new node %s: %s password: %w", cfg.ID, cfg.KeyOwner, err)
 	}
 	tok, err := m.NewToken(ctx, cfg.ID, pin)
 	if err != nil {
@@ -112,14 +118,59 @@ func New(ctx context.Context, m *softhsm.Module, cfg Config) (*Node, error) {
 		tok.Release()
 		return nil, fmt.Errorf("hsm: new node %s: control session: %w", cfg.ID, err)
 	}
-	n := &Node{id: cfg.ID, token: tok, c: m.Ctx, owner: cfg.KeyOwner, ctl: ctl, handles: new(sync.Map), users: map[string]*user{}, keys: map[string]bool{}}
-	admin := &user{name: "admin", role: RoleAdmin}
-	admin.setPassword(cfg.AdminPassword)
-	n.users[admin.name] = admin
+	return &Node{id: cfg.ID, token: tok, c: m.Ctx, owner: cfg.KeyOwner, ctl: ctl, handles: new(sync.Map), users: users, keys: map[string]bool{}}, nil
+}
+
+// newUsers builds the user table of a new node from cfg.
+func newUsers(cfg Config) (map[string]*user, error) {
+	users := map[string]*user{}
 	if cfg.KeyOwnerPassword != "" {
-		n.users[cfg.KeyOwner] = &user{name: cfg.KeyOwner, role: RoleCryptoUser, owner: true}
+		if err := checkPassword(cfg.KeyOwnerPassword); err != nil {
+			return nil, fmt.Errorf("%s password: %w", cfg.KeyOwner, err)
+		}
+		users[cfg.KeyOwner] = &user{name: cfg.KeyOwner, role: RoleCryptoUser, owner: true}
 	}
-	return n, nil
+	if len(cfg.Users) == 0 {
+		if err := checkPassword(cfg.AdminPassword); err != nil {
+			return nil, fmt.Errorf("admin password: %w", err)
+		}
+		admin := &user{name: "admin", role: RoleAdmin}
+		admin.setPassword(cfg.AdminPassword)
+		users[admin.name] = admin
+		return users, nil
+	}
+	for _, r := range cfg.Users {
+		if r.Name == cfg.KeyOwner {
+			if cfg.KeyOwnerPassword == "" {
+				return nil, fmt.Errorf("user %s: the key owner's password is needed to clone it", r.Name)
+			}
+			continue
+		}
+		users[r.Name] = &user{name: r.Name, role: r.Role, salt: bytes.Clone(r.Salt), digest: bytes.Clone(r.Digest)}
+	}
+	return users, nil
+}
+
+// UserRecord is a user as a clone of an HSM carries it: the salted digest of
+// the password, never the password itself. The key owner's password is the
+// token's PIN and is not in it.
+type UserRecord struct {
+	Name         string
+	Role         Role
+	Salt, Digest []byte
+}
+
+// ExportUsers returns the node's users for cloning, sorted by name. The key
+// owner is listed by name and role only.
+func (n *Node) ExportUsers() []UserRecord {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]UserRecord, 0, len(n.users))
+	for _, u := range n.users {
+		out = append(out, UserRecord{Name: u.name, Role: u.role, Salt: bytes.Clone(u.salt), Digest: bytes.Clone(u.digest)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // ID returns the HSM id.

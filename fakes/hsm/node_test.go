@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -20,7 +21,19 @@ const (
 	ownerPW = "kmsPass123"
 )
 
-var nodeSeq atomic.Int64
+var (
+	nodeSeq atomic.Int64
+	domains sync.Map // node id -> *hsm.KeyDomain
+)
+
+func domainOf(t *testing.T, n *hsm.Node) *hsm.KeyDomain {
+	t.Helper()
+	d, ok := domains.Load(n.ID())
+	if !ok {
+		t.Fatalf("no key domain for %s", n.ID())
+	}
+	return d.(*hsm.KeyDomain)
+}
 
 // cluster makes n nodes that share one key domain, each with kmsuser, and
 // removes them when the test ends.
@@ -44,6 +57,7 @@ func cluster(t *testing.T, n int) (*softhsm.Module, []*hsm.Node) {
 		if err := node.Join(ctx, d); err != nil {
 			t.Fatal(err)
 		}
+		domains.Store(id, d)
 		nodes[i] = node
 	}
 	return m, nodes
@@ -530,5 +544,64 @@ func TestDeletedHSMLeavesServiceAndItsTokenIsWiped(t *testing.T) {
 	}
 	if info.Label == n.ID() {
 		t.Error("the deleted HSM's token still carries its label")
+	}
+}
+
+func TestACloneHasTheUsersAndKeysOfItsSource(t *testing.T) {
+	m, nodes := cluster(t, 1)
+	src := nodes[0]
+	ctx := context.Background()
+	admin := login(t, src, "admin", hsm.RoleAdmin, adminPW)
+	if err := src.CreateUser(ctx, admin, "alice", hsm.RoleCryptoUser, "alicePass1"); err != nil {
+		t.Fatal(err)
+	}
+	owner, err := src.Login(ctx, "kmsuser", hsm.RoleCryptoUser, ownerPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyID, err := src.GenerateKey(ctx, owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := src.Encrypt(session(t, src), keyID, []byte("made before the clone"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner.Logout()
+
+	keys, err := src.ExportKeys(ctx, ownerPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || keys[0].ID != keyID {
+		t.Fatalf("exported %+v, want the one key %s", keys, keyID)
+	}
+	if u, _ := src.User("kmsuser"); u.LoggedIn {
+		t.Error("the export left kmsuser logged in")
+	}
+	if _, err := src.ExportKeys(ctx, "wrongPass"); err == nil {
+		t.Error("export with a wrong PIN succeeded")
+	}
+
+	clone, err := hsm.New(ctx, m, hsm.Config{ID: fmt.Sprintf("hsm-clone%06d", nodeSeq.Add(1)), Users: src.ExportUsers(), KeyOwnerPassword: ownerPW})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { clone.Delete() })
+	if err := clone.ImportKeys(ctx, ownerPW, keys); !errors.Is(err, hsm.ErrNoWrappingKey) {
+		t.Fatalf("import before joining the domain: %v, want ErrNoWrappingKey", err)
+	}
+	if err := clone.Join(ctx, domainOf(t, src)); err != nil {
+		t.Fatal(err)
+	}
+	if err := clone.ImportKeys(ctx, ownerPW, keys); err != nil {
+		t.Fatal(err)
+	}
+	login(t, clone, "admin", hsm.RoleAdmin, adminPW)
+	login(t, clone, "alice", hsm.RoleCryptoUser, "alicePass1")
+	ownerLogin(t, clone)
+	got, err := clone.Decrypt(session(t, clone), keyID, sealed, nil)
+	if err != nil || string(got) != "made before the clone" {
+		t.Fatalf("decrypt on the clone: %q, %v", got, err)
 	}
 }
