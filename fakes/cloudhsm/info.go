@@ -1,0 +1,60 @@
+package cloudhsm
+
+import (
+	"sort"
+	"time"
+)
+
+// ClusterInfo describes a cluster, as DescribeClusters shows it.
+type ClusterInfo struct {
+	ID             string
+	State          ClusterState
+	HsmType        string
+	Created        time.Time
+	SubnetMapping  map[string]string // AZ -> subnet id
+	VpcID          string
+	SecurityGroup  string
+	SourceBackupID string
+	PreCoPassword  string // only while UNINITIALIZED
+	TrustAnchorPEM string
+	ClusterPEM     string
+	HSMs           []HSMInfo
+}
+
+// Info describes the cluster.
+func (c *Cluster) Info() ClusterInfo {
+	p := c.plane
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	info := ClusterInfo{
+		ID: c.id, State: c.state, HsmType: c.hsmType, Created: c.created,
+		SubnetMapping: map[string]string{}, VpcID: p.vpcID, SecurityGroup: c.sgID,
+		SourceBackupID: c.sourceBackup, TrustAnchorPEM: c.seed.certs.trustAnchorPEM, ClusterPEM: c.seed.certs.clusterPEM,
+	}
+	if c.state == ClusterUninitialized {
+		info.PreCoPassword = c.seed.preCo
+	}
+	for az, id := range c.subnets {
+		info.SubnetMapping[az] = id
+	}
+	for _, h := range c.hsms {
+		info.HSMs = append(info.HSMs, h.Info())
+	}
+	return info
+}
+
+// SubnetIDs returns the ids of the cluster's subnets, sorted by AZ.
+func (c *Cluster) SubnetIDs() []string {
+	c.plane.mu.Lock()
+	defer c.plane.mu.Unlock()
+	azs := make([]string, 0, len(c.subnets))
+	for az := range c.subnets {
+		azs = append(azs, az)
+	}
+	sort.Strings(azs)
+	ids := make([]string, len(azs))
+	for i, az := range azs {
+		ids[i] = c.subnets[az]
+	}
+	return ids
+}
