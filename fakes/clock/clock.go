@@ -101,25 +101,42 @@ func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
 
 // SleepUntil waits until the stack time reaches t, or ctx is done.
 func (c *Clock) SleepUntil(ctx context.Context, t time.Time) error {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		c.mu.Lock()
-		left := t.Sub(c.nowLocked(time.Now()))
-		speed, changed := c.speed, c.changed
-		c.mu.Unlock()
-		if left <= 0 {
-			return nil
-		}
-		timer.Reset(time.Duration(float64(left)/speed) + time.Microsecond)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-changed:
-		case <-timer.C:
-		}
-	}
+	_, err := c.SleepUntilOrWake(ctx, t, nil)
+	return err
 }
 
 // Since returns the stack time elapsed since t.
 func (c *Clock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// SleepUntilOrWake waits until the stack time reaches t, wake receives or
+// closes, or ctx is done. It reports whether t was reached. A zero t waits
+// for wake or ctx alone.
+func (c *Clock) SleepUntilOrWake(ctx context.Context, t time.Time, wake <-chan struct{}) (bool, error) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		c.mu.Lock()
+		left := time.Duration(1<<62 - 1)
+		if !t.IsZero() {
+			left = t.Sub(c.nowLocked(time.Now()))
+		}
+		speed, changed := c.speed, c.changed
+		c.mu.Unlock()
+		if left <= 0 {
+			return true, nil
+		}
+		var tick <-chan time.Time
+		if !t.IsZero() {
+			timer.Reset(time.Duration(float64(left)/speed) + time.Microsecond)
+			tick = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-wake:
+			return false, nil
+		case <-changed:
+		case <-tick:
+		}
+	}
+}

@@ -58,3 +58,38 @@ func (c *Cluster) SubnetIDs() []string {
 	}
 	return ids
 }
+
+// Lineage names the backup history the cluster belongs to: related clusters
+// share it.
+func (c *Cluster) Lineage() string {
+	c.plane.mu.Lock()
+	defer c.plane.mu.Unlock()
+	return c.seed.lineage
+}
+
+// SecurityGroupRulesIntact reports whether the cluster's security group
+// still lets its HSMs and clients talk (TCP 2223-2225).
+func (c *Cluster) SecurityGroupRulesIntact() bool {
+	c.plane.mu.Lock()
+	defer c.plane.mu.Unlock()
+	return !c.sgRulesBroken
+}
+
+// Reachable reports whether the network path to the HSM is open.
+func (h *HSM) Reachable() bool {
+	return !h.blocked.Load() && !h.cluster.network.blocked.Load()
+}
+
+// TakeAddress takes one free address of a subnet, for an ENI of a client of
+// the cluster (KMS makes one per subnet on connect).
+func (p *Plane) TakeAddress(subnetID string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.takeAddress(subnetID)
+}
+
+// ReturnAddress frees an address TakeAddress took.
+func (p *Plane) ReturnAddress(subnetID string) { p.returnAddress(subnetID) }
+
+// Plane returns the plane the cluster belongs to.
+func (c *Cluster) Plane() *Plane { return c.plane }
