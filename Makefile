@@ -8,7 +8,9 @@ GO         ?= go
 BENCHTIME  ?= 2s
 RUN_ARGS   ?= --rate 2000 --burst-rate 1500 --period 2s --duration 10s
 # Debian packages the code needs: SoftHSM (the HSM tokens), the PKCS#11
-# headers and pkg-config for the one cgo helper, a C compiler for cgo.
+# headers and pkg-config for the one cgo helper, a C compiler for cgo; and
+# the aws CLI (Debian's awscli, unless one is on the PATH already), which the
+# tests use as a real client of the stack.
 DEB_PACKAGES := softhsm2 libp11-kit-dev pkg-config gcc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -20,6 +22,7 @@ export CGO_ENABLED := 1
 deps:
 	@command -v dpkg >/dev/null || { echo "deps: not a Debian system; install: $(DEB_PACKAGES)" >&2; exit 1; }
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v aws >/dev/null 2>&1 || missing="$$missing awscli"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: installing$$missing"; \
 		$(SUDO) apt-get update -qq && \

@@ -28,6 +28,7 @@ type command struct {
 
 var commands = []command{
 	{"capacity", "drive paced encrypt/decrypt load through the PKCS#11 session pool and measure it", runCapacity},
+	{"serve", "start the embedded key-store stack alone (KMS, CloudHSM v2, admin API, metrics)", runServe},
 }
 
 func main() {

@@ -194,6 +194,6 @@ type Timestamp float64
 
 // ts converts a time for the wire.
 func ts(t time.Time) *Timestamp {
-	v := Timestamp(float64(t.UnixNano()) / 1e9)
+	v := Timestamp(float64(t.UnixMilli()) / 1000) // milliseconds, as AWS sends them
 	return &v
 }
