@@ -2,7 +2,7 @@
 #
 #   make run    the main job, on the embedded stack (installs what is missing first)
 #   make test   vet, then every test with the race detector (what CI runs)
-#   make bench  PKCS#11 benchmarks: raw sessions against the session pool
+#   make bench  raw PKCS#11 against the session pool, and against full-stack KMS Encrypt
 
 GO         ?= go
 BENCHTIME  ?= 2s
@@ -49,6 +49,7 @@ vet: deps
 test: vet
 	$(GO) test -race -count=1 ./...
 
-## bench: raw C_Encrypt/C_Decrypt against the same work through the pool.
+## bench: raw C_Encrypt/C_Decrypt against the same work through the pool, and
+## raw C_Encrypt against a SigV4-signed KMS Encrypt through the whole stack.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./fakes/sessionpool/
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./fakes/sessionpool/ ./fakes/kmsapi/

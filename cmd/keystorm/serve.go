@@ -98,13 +98,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitUsage
 		}
 	}
+	printServeBanner(stdout, info, caFiles)
+	// Written last: its appearance tells scripts the stack is ready.
 	if infoPath != "" {
 		if err := st.WriteInfo(infoPath); err != nil {
 			fmt.Fprintf(stderr, "keystorm serve: --info: %v\n", err)
 			return exitUsage
 		}
 	}
-	printServeBanner(stdout, info, caFiles)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "keystorm serve: stopping; removing the stack's tokens")
 	return exitOK
