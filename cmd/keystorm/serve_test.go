@@ -109,7 +109,9 @@ func TestServeWalkThroughWithTheAWSCLI(t *testing.T) {
 	kmsCLI := func(wantErr string, args ...string) string {
 		return cli(t, aws, info, info.KMSEndpoint, wantErr, append([]string{"kms"}, args...)...)
 	}
-	var clusters struct{ Clusters []struct{ ClusterId, State string } }
+	var clusters struct {
+		Clusters []struct{ ClusterId, State string }
+	}
 	json.Unmarshal([]byte(cli(t, aws, info, info.CloudHSMEndpoint, "", "cloudhsmv2", "describe-clusters")), &clusters)
 	if len(clusters.Clusters) != 1 || clusters.Clusters[0].State != "ACTIVE" {
 		t.Fatalf("describe-clusters: %+v", clusters)
@@ -154,7 +156,9 @@ func TestServeWalkThroughWithTheAWSCLI(t *testing.T) {
 	if s, _ := state("--custom-key-store-name", "ExampleCKS"); s != "CONNECTED" {
 		t.Fatalf("by name: %s", s)
 	}
-	var key struct{ KeyMetadata struct{ KeyId, KeyState, Origin string } }
+	var key struct {
+		KeyMetadata struct{ KeyId, KeyState, Origin string }
+	}
 	json.Unmarshal([]byte(kmsCLI("", "create-key", "--origin", "AWS_CLOUDHSM", "--custom-key-store-id", id)), &key)
 	if key.KeyMetadata.Origin != "AWS_CLOUDHSM" || key.KeyMetadata.KeyState != "Enabled" {
 		t.Fatalf("create-key: %+v", key)
