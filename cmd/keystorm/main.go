@@ -29,6 +29,7 @@ type command struct {
 var commands = []command{
 	{"capacity", "drive paced encrypt/decrypt load through the PKCS#11 session pool and measure it", runCapacity},
 	{"serve", "start the embedded key-store stack alone (KMS, CloudHSM v2, admin API, metrics)", runServe},
+	{"cloudhsm-cli", "the CloudHSM CLI's user and key actions (login, user change-password, key delete...) on a stack", runCloudHSMCLI},
 }
 
 func main() {
@@ -66,9 +67,9 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "keystorm: chaos and load testing for HSM-backed key stores\n\n")
 	fmt.Fprintf(w, "Usage:\n  keystorm <command> [flags]\n\nCommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "  %-10s %s\n", "help", "print this help")
+	fmt.Fprintf(w, "  %-13s %s\n", "help", "print this help")
 	fmt.Fprintf(w, "\nRun 'keystorm <command> -h' for the flags of a command.\n")
 	fmt.Fprintf(w, "\nExit codes: %d passed; %d the run finished but did not pass; %d bad input or the\nsystem under test could not be set up (also for 'keystorm help').\n",
 		exitOK, exitFailed, exitUsage)

@@ -38,6 +38,7 @@ type API struct {
 	kms   *kms.Service
 	token string
 	mux   *http.ServeMux
+	hsm   *hsmClient
 }
 
 var _ http.Handler = (*API)(nil)
@@ -56,6 +57,7 @@ func New(p *cloudhsm.Plane, k *kms.Service, token string) *API {
 	route(a, "POST /v1/backups", a.backup)
 	route(a, "POST /v1/clock", a.setClock)
 	a.mux.HandleFunc("GET /v1/clock", func(w http.ResponseWriter, r *http.Request) { a.reply(w, r, a.clock()) })
+	a.registerHSMClient()
 	return a
 }
 
@@ -105,7 +107,10 @@ func (a *API) reply(w http.ResponseWriter, _ *http.Request, out any) {
 func (a *API) fail(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	var b errBad
+	var act actionErr
 	switch {
+	case errors.As(err, &act):
+		status = http.StatusUnprocessableEntity
 	case errors.As(err, &b), errors.Is(err, cloudhsm.ErrInvalidRequest):
 		status = http.StatusBadRequest
 	case errors.Is(err, cloudhsm.ErrNotFound):
