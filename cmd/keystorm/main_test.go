@@ -176,7 +176,7 @@ func TestCommands(t *testing.T) {
 		wantErr  string
 	}{
 		{"No command - usage", nil, exitUsage, "Usage:\n  keystorm <command>"},
-		{"Help - usage", []string{"help"}, exitUsage, "capacity   drive paced"},
+		{"Help - usage", []string{"help"}, exitUsage, "capacity      drive paced"},
 		{"Unknown command - named", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{"Subcommand help - its flags", []string{"capacity", "-h"}, exitOK, "-burst-rate N"},
 	} {

@@ -1,12 +1,14 @@
 // Package admin is the stack's admin API: the faults that have no operator
 // action (a blocked network path, a deleted subnet, used-up addresses, a
 // session cap, an internal error, added latency, broken security group
-// rules), on-demand backups, and the stack clock. Plain JSON over HTTP on
-// its own loopback port, guarded by a bearer token.
+// rules, a cluster that is not ACTIVE), on-demand backups, and the stack
+// clock. Plain JSON over HTTP on its own loopback port, guarded by a bearer
+// token.
 //
 //	POST /v1/network        {"cluster_id": "...", "hsm_id": "", "blocked": true}
 //	POST /v1/latency        {"cluster_id": "...", "hsm_id": "", "latency": "50ms"}
 //	POST /v1/security-group {"cluster_id": "...", "broken": true}
+//	POST /v1/cluster-state  {"cluster_id": "...", "state": "DEGRADED" | "ACTIVE"}
 //	POST /v1/subnets/delete {"subnet_id": "..."}
 //	POST /v1/subnets/free   {"subnet_id": "...", "free": 0}
 //	POST /v1/sessions       {"max_per_hsm": 2}
@@ -50,6 +52,7 @@ func New(p *cloudhsm.Plane, k *kms.Service, token string) *API {
 	route(a, "POST /v1/network", a.network)
 	route(a, "POST /v1/latency", a.latency)
 	route(a, "POST /v1/security-group", a.securityGroup)
+	route(a, "POST /v1/cluster-state", a.clusterState)
 	route(a, "POST /v1/subnets/delete", a.deleteSubnet)
 	route(a, "POST /v1/subnets/free", a.freeAddresses)
 	route(a, "POST /v1/sessions", a.sessions)
@@ -209,6 +212,32 @@ func (a *API) securityGroup(ctx context.Context, in securityGroupInput) (any, er
 		return nil, err
 	}
 	c.SetSecurityGroupRulesBroken(*in.Broken)
+	return nil, nil
+}
+
+type clusterStateInput struct {
+	ClusterID string `json:"cluster_id"`
+	State     string `json:"state"`
+}
+
+// clusterState takes an ACTIVE cluster out of ACTIVE (DEGRADED) and back,
+// the cause of CloudHsmClusterNotActiveException on connect.
+func (a *API) clusterState(ctx context.Context, in clusterStateInput) (any, error) {
+	var degraded bool
+	switch cloudhsm.ClusterState(in.State) {
+	case cloudhsm.ClusterDegraded:
+		degraded = true
+	case cloudhsm.ClusterActive:
+	default:
+		return nil, bad("state: %q, want DEGRADED or ACTIVE", in.State)
+	}
+	c, _, err := a.resolve(target{ClusterID: in.ClusterID})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.SetDegraded(degraded); err != nil {
+		return nil, fmt.Errorf("cluster_id: %w", err)
+	}
 	return nil, nil
 }
 

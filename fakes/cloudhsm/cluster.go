@@ -17,6 +17,7 @@ type ClusterState string
 const (
 	ClusterUninitialized ClusterState = "UNINITIALIZED"
 	ClusterActive        ClusterState = "ACTIVE"
+	ClusterDegraded      ClusterState = "DEGRADED"
 	ClusterDeleted       ClusterState = "DELETED"
 )
 
@@ -63,6 +64,22 @@ func (c *Cluster) State() ClusterState {
 	c.plane.mu.Lock()
 	defer c.plane.mu.Unlock()
 	return c.state
+}
+
+// SetDegraded marks an ACTIVE cluster DEGRADED (not active: KMS refuses to
+// connect to it or to put a store on it) or a DEGRADED one ACTIVE again; a
+// cluster in any other state is refused. Its HSMs keep working meanwhile.
+func (c *Cluster) SetDegraded(degraded bool) error {
+	c.plane.mu.Lock()
+	defer c.plane.mu.Unlock()
+	if c.state != ClusterActive && c.state != ClusterDegraded {
+		return fmt.Errorf("cluster %s is %s, not ACTIVE or DEGRADED: %w", c.id, c.state, ErrInvalidRequest)
+	}
+	c.state = ClusterActive
+	if degraded {
+		c.state = ClusterDegraded
+	}
+	return nil
 }
 
 // RelatedTo reports whether two clusters share a backup history (and so the

@@ -154,25 +154,33 @@ func (s *Session) each(ctx context.Context, what string, fn func(h *HSM, l *hsm.
 }
 
 // ChangePassword sets a user's password on every HSM (see
-// hsm.Node.ChangePassword for who may). A new key owner password is kept to
-// clone HSMs with, and sessions of that user go on with it.
+// hsm.Node.ChangePassword for who may). Nobody may change the password of a
+// user another session is logged in as: while KMS holds kmsuser's login, not
+// even the crypto officer can change kmsuser's password (keystorm's spec,
+// section 2). A new key owner password is kept to clone HSMs with.
 func (s *Session) ChangePassword(ctx context.Context, user, password string) error {
+	c := s.cluster
+	c.plane.mu.Lock()
+	for other := range c.sessions {
+		if other != s && other.user == user {
+			c.plane.mu.Unlock()
+			return fmt.Errorf("change password of %s on %s: %w", user, c.id, hsm.ErrUserLoggedIn)
+		}
+	}
+	c.plane.mu.Unlock()
 	err := s.each(ctx, "change password of "+user, func(h *HSM, l *hsm.Login) error {
 		return h.node.ChangePassword(ctx, l, user, password)
 	})
 	if err != nil {
 		return err
 	}
-	c := s.cluster
 	c.plane.mu.Lock()
 	defer c.plane.mu.Unlock()
 	if len(c.hsms) > 0 && user == c.hsms[0].node.KeyOwner() {
 		c.seed.ownerPIN = password
 	}
-	for other := range c.sessions {
-		if other.user == user {
-			other.password = password
-		}
+	if s.user == user {
+		s.password = password // to log in to HSMs added later
 	}
 	return nil
 }

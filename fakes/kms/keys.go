@@ -102,12 +102,18 @@ func (s *Service) keyState(k *key) string {
 
 // materialLost tells whether the key's backing key has been missing from
 // every HSM of the store's cluster for longer than the configured delay;
-// s.mu is held.
+// s.mu is held. A cluster without HSMs (all deleted, or the cluster itself)
+// tells nothing about the material: its keys fail as the cluster's, not as
+// lost material (keystorm's spec, section 4).
 func (s *Service) materialLost(st *store, k *key) bool {
 	if st.conn == nil || st.conn.cluster == nil {
 		return false
 	}
-	for _, h := range st.conn.cluster.HSMs() {
+	hsms := st.conn.cluster.HSMs()
+	if len(hsms) == 0 {
+		return false
+	}
+	for _, h := range hsms {
 		if h.Node().HasKey(k.backingKeyID) {
 			k.lostAt = time.Time{}
 			return false
