@@ -68,6 +68,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		opts.Audit = f
 	}
 
+	defer stack.TuneGC()()
 	st, err := stack.Start(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "keystorm serve: %v\n", err)

@@ -220,7 +220,7 @@ func (s *Service) usableKey(ref string) (*key, error) {
 // checkUsable maps a key's derived state to the data plane's exceptions;
 // s.mu is held.
 func (s *Service) checkUsable(k *key) error {
-	switch s.keyState(k) {
+	switch s.storeKeyState(k) {
 	case KeyEnabled:
 		return nil
 	case KeyDisabled:

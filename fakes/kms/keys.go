@@ -87,14 +87,21 @@ func (s *Service) metadata(k *key) KeyMetadata {
 // whose backing key left the HSMs shows its own state for a while, then
 // Unavailable.
 func (s *Service) keyState(k *key) string {
+	state := s.storeKeyState(k)
+	if state != KeyUnavailable && k.origin == OriginAWSCloudHSM && k.state != KeyPendingDeletion && s.materialLost(s.stores[k.storeID], k) {
+		return KeyUnavailable
+	}
+	return state
+}
+
+// storeKeyState is keyState without looking for the backing key in the
+// HSMs: what crypto calls check, since the HSM tells them itself when the
+// material is gone (with the same exception); s.mu is held.
+func (s *Service) storeKeyState(k *key) string {
 	if k.origin != OriginAWSCloudHSM || k.state == KeyPendingDeletion {
 		return k.state
 	}
-	st := s.stores[k.storeID]
-	if st == nil || st.state != StateConnected {
-		return KeyUnavailable
-	}
-	if s.materialLost(st, k) {
+	if st := s.stores[k.storeID]; st == nil || st.state != StateConnected {
 		return KeyUnavailable
 	}
 	return k.state

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -263,4 +264,21 @@ func randomUpper(n int) string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return string(b)
+}
+
+// GCPercent is the garbage collector setting a process that serves the stack
+// runs with: the stack's heap is a few megabytes and every request
+// allocates, so collecting at 5x the live heap rather than 2x trades a little
+// memory for a quarter to a third more requests per second (measured with
+// the full-stack Encrypt benchmark of fakes/kmsapi).
+const GCPercent = 400
+
+// TuneGC applies GCPercent to the process unless the user set GOGC; it
+// returns a function that restores the previous setting.
+func TuneGC() (restore func()) {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	prev := debug.SetGCPercent(GCPercent)
+	return func() { debug.SetGCPercent(prev) }
 }
