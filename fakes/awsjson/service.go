@@ -33,6 +33,19 @@ const MaxBodyBytes = 1 << 20
 // the service's internal error and HTTP 500 without revealing the Go error.
 type Handler func(ctx context.Context, req *Request) (any, error)
 
+// Typed adapts a function of a decoded input to a Handler: the validated body
+// is decoded into In (a struct named like the model's members), and fn's
+// result and error are the handler's.
+func Typed[In any](fn func(context.Context, In) (any, error)) Handler {
+	return func(ctx context.Context, req *Request) (any, error) {
+		var in In
+		if err := req.Decode(&in); err != nil {
+			return nil, clientError(SerializationException, "")
+		}
+		return fn(ctx, in)
+	}
+}
+
 // A Request is a validated call of an operation.
 type Request struct {
 	Operation   string    // "Encrypt"

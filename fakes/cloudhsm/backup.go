@@ -55,10 +55,7 @@ func (p *Plane) TakeBackup(ctx context.Context, clusterID string) (BackupInfo, e
 
 func (p *Plane) takeBackup(ctx context.Context, clusterID string) (*Backup, error) {
 	p.mu.Lock()
-	c, err := p.cluster(clusterID)
-	if err == nil && c.state == ClusterDeleted {
-		err = fmt.Errorf("cluster %s: %w", clusterID, ErrNotFound)
-	}
+	c, err := p.liveCluster(clusterID)
 	if err != nil {
 		p.mu.Unlock()
 		return nil, err

@@ -258,10 +258,7 @@ func (c *Cluster) HSMs() []*HSM {
 // its last HSM went. ip, if set, is the address the HSM's ENI wants.
 func (p *Plane) CreateHsm(ctx context.Context, clusterID, az, ip string) (*HSM, error) {
 	p.mu.Lock()
-	c, err := p.cluster(clusterID)
-	if err == nil && c.state == ClusterDeleted {
-		err = fmt.Errorf("cluster %s: %w", clusterID, ErrNotFound)
-	}
+	c, err := p.liveCluster(clusterID)
 	if err != nil {
 		p.mu.Unlock()
 		return nil, err
@@ -359,10 +356,7 @@ func (p *Plane) provision(ctx context.Context, c *Cluster, snap snapshot, az, su
 // a cluster whose HSMs were all deleted comes back with CreateHsm).
 func (p *Plane) DeleteHsm(ctx context.Context, clusterID, hsmID, eniID, eniIP string) (string, error) {
 	p.mu.Lock()
-	c, err := p.cluster(clusterID)
-	if err == nil && c.state == ClusterDeleted {
-		err = fmt.Errorf("cluster %s: %w", clusterID, ErrNotFound)
-	}
+	c, err := p.liveCluster(clusterID)
 	if err != nil {
 		p.mu.Unlock()
 		return "", err

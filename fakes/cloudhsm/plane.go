@@ -214,6 +214,15 @@ func (p *Plane) cluster(id string) (*Cluster, error) {
 	return c, nil
 }
 
+// liveCluster returns a cluster by id that is not DELETED; p.mu is held.
+func (p *Plane) liveCluster(id string) (*Cluster, error) {
+	c, ok := p.clusters[id]
+	if !ok || c.state == ClusterDeleted {
+		return nil, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
+	}
+	return c, nil
+}
+
 // Cluster returns a cluster by id. A deleted cluster is still returned (its
 // state says DELETED), as DescribeClusters shows it for a while.
 func (p *Plane) Cluster(id string) (*Cluster, error) {

@@ -174,11 +174,9 @@ func (s *Session) ChangePassword(ctx context.Context, user, password string) err
 	if err != nil {
 		return err
 	}
+	c.noteOwnerPassword(user, password)
 	c.plane.mu.Lock()
 	defer c.plane.mu.Unlock()
-	if len(c.hsms) > 0 && user == c.hsms[0].node.KeyOwner() {
-		c.seed.ownerPIN = password
-	}
 	if s.user == user {
 		s.password = password // to log in to HSMs added later
 	}
@@ -193,12 +191,7 @@ func (s *Session) CreateUser(ctx context.Context, user string, role hsm.Role, pa
 	if err != nil {
 		return err
 	}
-	c := s.cluster
-	c.plane.mu.Lock()
-	defer c.plane.mu.Unlock()
-	if len(c.hsms) > 0 && user == c.hsms[0].node.KeyOwner() {
-		c.seed.ownerPIN = password
-	}
+	s.cluster.noteOwnerPassword(user, password)
 	return nil
 }
 
@@ -210,13 +203,18 @@ func (s *Session) DeleteUser(ctx context.Context, user string) error {
 	if err != nil {
 		return err
 	}
-	c := s.cluster
+	s.cluster.noteOwnerPassword(user, "")
+	return nil
+}
+
+// noteOwnerPassword keeps the key owner's new password ("" once deleted) to
+// clone HSMs with; other users' passwords live in the HSMs' digests.
+func (c *Cluster) noteOwnerPassword(user, password string) {
 	c.plane.mu.Lock()
 	defer c.plane.mu.Unlock()
 	if len(c.hsms) > 0 && user == c.hsms[0].node.KeyOwner() {
-		c.seed.ownerPIN = ""
+		c.seed.ownerPIN = password
 	}
-	return nil
 }
 
 // GenerateKey makes a backing key on one HSM and replicates it to the

@@ -36,17 +36,13 @@ func New(p *cloudhsm.Plane, opts ...awsjson.Option) *awsjson.Service {
 }
 
 func handle[In any](api *awsjson.Service, op string, fn func(context.Context, In) (any, error)) {
-	api.Handle(op, func(ctx context.Context, req *awsjson.Request) (any, error) {
-		var in In
-		if err := req.Decode(&in); err != nil {
-			return nil, awsjson.NewError(awsjson.SerializationException, "The request body could not be read.")
-		}
+	api.Handle(op, awsjson.Typed(func(ctx context.Context, in In) (any, error) {
 		out, err := fn(ctx, in)
 		if err != nil {
 			return nil, wireError(err)
 		}
 		return out, nil
-	})
+	}))
 }
 
 // wireError maps the plane's errors to the API's exceptions.

@@ -61,16 +61,11 @@ type storeIDInput struct {
 }
 
 // handle registers one operation: an injected internal error first, then the
-// request decoded into In, then the service's answer, its exceptions mapped
-// to the wire's.
+// service's answer, its exceptions mapped to the wire's.
 func handle[In any](api *awsjson.Service, svc *kms.Service, op string, fn func(context.Context, In) (any, error)) {
-	api.Handle(op, func(ctx context.Context, req *awsjson.Request) (any, error) {
+	api.Handle(op, awsjson.Typed(func(ctx context.Context, in In) (any, error) {
 		if err := svc.CheckInjected(op); err != nil {
 			return nil, wireError(err)
-		}
-		var in In
-		if err := req.Decode(&in); err != nil {
-			return nil, awsjson.NewError(awsjson.SerializationException, "The request body could not be read.")
 		}
 		// Every fn returns a non-nil result or an error, never a typed nil.
 		out, err := fn(ctx, in)
@@ -78,7 +73,7 @@ func handle[In any](api *awsjson.Service, svc *kms.Service, op string, fn func(c
 			return nil, wireError(err)
 		}
 		return out, nil
-	})
+	}))
 }
 
 // wireError turns a KMS exception into the wire's; anything else stays an
