@@ -68,7 +68,7 @@ func TestAWSCLIDescribeCustomKeyStores(t *testing.T) {
 			CustomKeyStoreName string
 			CloudHsmClusterID  string `json:"CloudHsmClusterId"`
 			ConnectionState    string
-			CreationDate       json.Number
+			CreationDate       any
 		}
 	}
 	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
@@ -82,9 +82,20 @@ func TestAWSCLIDescribeCustomKeyStores(t *testing.T) {
 		got.CloudHsmClusterID != "cluster-1a23b4cdefg" || got.ConnectionState != "CONNECTED" {
 		t.Errorf("CLI printed %+v", got)
 	}
-	// aws-cli v1 prints timestamps as they came over the wire: epoch seconds.
-	if got.CreationDate != "1700000000.123" {
-		t.Errorf("CreationDate = %s, want 1700000000.123", got.CreationDate)
+	// aws-cli v1 prints timestamps as they came over the wire (epoch seconds),
+	// v2 (Debian's awscli) as ISO 8601 in UTC or local time.
+	switch v := got.CreationDate.(type) {
+	case float64:
+		if v != 1700000000.123 {
+			t.Errorf("CreationDate = %v, want 1700000000.123", v)
+		}
+	case string:
+		ts, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil || !ts.Equal(time.UnixMilli(1700000000123)) {
+			t.Errorf("CreationDate = %q (%v), want 2023-11-14T22:13:20.123Z", v, err)
+		}
+	default:
+		t.Errorf("CreationDate = %#v, want epoch seconds or ISO 8601", v)
 	}
 }
 
