@@ -60,6 +60,10 @@ func (a *auditLog) write(ev AuditEvent) {
 	a.enc.Encode(ev)
 }
 
+// on reports whether events are recorded; callers skip building them
+// otherwise (crypto calls are the hot path).
+func (a *auditLog) on() bool { return a.enc != nil }
+
 // call records an API call on a key.
 func (a *auditLog) call(op, keyArn string, params, extra map[string]any) {
 	a.write(AuditEvent{

@@ -37,7 +37,9 @@ func (s *Service) Encrypt(ctx context.Context, in EncryptInput) (*EncryptOutput,
 	if err != nil {
 		return nil, err
 	}
-	s.audit.call("Encrypt", k.arn, map[string]any{"keyId": in.KeyId}, auditCrypto(k))
+	if s.audit.on() {
+		s.audit.call("Encrypt", k.arn, map[string]any{"keyId": in.KeyId}, auditCrypto(k))
+	}
 	return &EncryptOutput{CiphertextBlob: blob, KeyId: k.arn, EncryptionAlgorithm: "SYMMETRIC_DEFAULT"}, nil
 }
 
@@ -65,7 +67,9 @@ func (s *Service) Decrypt(ctx context.Context, in DecryptInput) (*DecryptOutput,
 	if err != nil {
 		return nil, err
 	}
-	s.audit.call("Decrypt", k.arn, map[string]any{"keyId": k.arn}, auditCrypto(k))
+	if s.audit.on() {
+		s.audit.call("Decrypt", k.arn, map[string]any{"keyId": k.arn}, auditCrypto(k))
+	}
 	return &DecryptOutput{KeyId: k.arn, Plaintext: pt, EncryptionAlgorithm: "SYMMETRIC_DEFAULT"}, nil
 }
 
@@ -105,7 +109,9 @@ func (s *Service) ReEncrypt(ctx context.Context, in ReEncryptInput) (*ReEncryptO
 	if err != nil {
 		return nil, err
 	}
-	s.audit.call("ReEncrypt", dst.arn, map[string]any{"sourceKeyId": src.arn, "destinationKeyId": dst.arn}, auditCrypto(dst))
+	if s.audit.on() {
+		s.audit.call("ReEncrypt", dst.arn, map[string]any{"sourceKeyId": src.arn, "destinationKeyId": dst.arn}, auditCrypto(dst))
+	}
 	return &ReEncryptOutput{CiphertextBlob: blob, SourceKeyId: src.arn, KeyId: dst.arn,
 		SourceEncryptionAlgorithm: "SYMMETRIC_DEFAULT", DestinationEncryptionAlgorithm: "SYMMETRIC_DEFAULT"}, nil
 }
@@ -162,7 +168,9 @@ func (s *Service) generateDataKey(ctx context.Context, in GenerateDataKeyInput, 
 	if err != nil {
 		return nil, err
 	}
-	s.audit.call(op, k.arn, map[string]any{"keyId": in.KeyId, "numberOfBytes": n}, auditCrypto(k))
+	if s.audit.on() {
+		s.audit.call(op, k.arn, map[string]any{"keyId": in.KeyId, "numberOfBytes": n}, auditCrypto(k))
+	}
 	out := &GenerateDataKeyOutput{CiphertextBlob: blob, KeyId: k.arn}
 	if withPlaintext {
 		out.Plaintext = dataKey

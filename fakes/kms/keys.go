@@ -194,7 +194,9 @@ func (s *Service) CreateKey(in CreateKeyInput) (*KeyMetadataOutput, error) {
 	k.created = s.clock.Now()
 	s.keys[k.id] = k
 	md := s.metadata(k)
-	s.audit.call("CreateKey", k.arn, map[string]any{"origin": origin, "customKeyStoreId": k.storeID}, auditCrypto(k))
+	if s.audit.on() {
+		s.audit.call("CreateKey", k.arn, map[string]any{"origin": origin, "customKeyStoreId": k.storeID}, auditCrypto(k))
+	}
 	return &KeyMetadataOutput{KeyMetadata: md}, nil
 }
 
