@@ -244,3 +244,20 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+func TestServeRefusesBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--clusters", "0"}, "--clusters 0: want 1..64"},
+		{[]string{"--speed", "-1"}, "--speed -1: want > 0"},
+		{[]string{"--access-key-id", "AKIAONLY"}, "give both --access-key-id and --secret-access-key"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+	} {
+		code, _, errOut := keystorm(t, append([]string{"serve"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("serve %v: exit %d, stderr %q; want exit %d naming %q", tc.args, code, errOut, exitUsage, tc.want)
+		}
+	}
+}
