@@ -95,6 +95,10 @@ func (s *Service) ConnectCustomKeyStore(id string) error {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		// No new background work once Close has waited for it.
+		return errf(KMSInternal, "The service is shutting down.")
+	}
 	if st.state != StateDisconnected || s.stores[id] != st {
 		// Changed meanwhile; answer as if it had been so at once.
 		if st.state == StateConnecting || st.state == StateConnected {
@@ -252,6 +256,9 @@ func (s *Service) DisconnectCustomKeyStore(id string) error {
 	st, err := s.store(id)
 	if err != nil {
 		return err
+	}
+	if s.closed {
+		return errf(KMSInternal, "The service is shutting down.")
 	}
 	switch st.state {
 	case StateConnected, StateConnecting, StateFailed:
