@@ -3,6 +3,7 @@ package cloudhsm
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 )
@@ -113,13 +114,5 @@ func (p *Plane) Backups(f BackupFilter, ascending bool) []BackupInfo {
 
 // anyOf reports whether v is in set, or set is empty.
 func anyOf[T comparable](set []T, v T) bool {
-	if len(set) == 0 {
-		return true
-	}
-	for _, s := range set {
-		if s == v {
-			return true
-		}
-	}
-	return false
+	return len(set) == 0 || slices.Contains(set, v)
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -149,16 +150,9 @@ func (a *handlers) describeClusters(_ context.Context, in describeClustersInput)
 	return describeClustersOutput{Clusters: append([]Cluster{}, all[from:to]...), NextToken: next}, nil
 }
 
+// match reports whether v is in a filter's values, or the filter is empty.
 func match(set []string, v string) bool {
-	if len(set) == 0 {
-		return true
-	}
-	for _, s := range set {
-		if s == v {
-			return true
-		}
-	}
-	return false
+	return len(set) == 0 || slices.Contains(set, v)
 }
 
 // pageOf returns the slice bounds of one page of n items: the token is the

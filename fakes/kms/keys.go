@@ -305,22 +305,14 @@ func (s *Service) ListKeys(in ListInput) (*ListKeysOutput, error) {
 	for _, k := range s.keys {
 		all = append(all, k)
 	}
-	sort.Slice(all, func(i, j int) bool {
-		if !all[i].created.Equal(all[j].created) {
-			return all[i].created.Before(all[j].created)
-		}
-		return all[i].id < all[j].id
-	})
-	ids := make([]string, len(all))
-	for i, k := range all {
-		ids[i] = k.id
-	}
-	from, to, next, err := page(ids, in.Limit, in.Marker)
+	keyID := func(k *key) string { return k.id }
+	sortOldestFirst(all, func(k *key) time.Time { return k.created }, keyID)
+	pageOf, next, err := page(all, keyID, in.Limit, in.Marker)
 	if err != nil {
 		return nil, err
 	}
 	out := &ListKeysOutput{Keys: []KeyListEntry{}, NextMarker: next, Truncated: next != ""}
-	for _, k := range all[from:to] {
+	for _, k := range pageOf {
 		out.Keys = append(out.Keys, KeyListEntry{KeyId: k.id, KeyArn: k.arn})
 	}
 	return out, nil
@@ -479,12 +471,12 @@ func (s *Service) ListAliases(in ListInput) (*ListAliasesOutput, error) {
 		}
 	}
 	sort.Strings(names)
-	from, to, next, err := page(names, in.Limit, in.Marker)
+	pageOf, next, err := page(names, func(n string) string { return n }, in.Limit, in.Marker)
 	if err != nil {
 		return nil, err
 	}
 	out := &ListAliasesOutput{Aliases: []AliasListEntry{}, NextMarker: next, Truncated: next != ""}
-	for _, name := range names[from:to] {
+	for _, name := range pageOf {
 		a := s.aliases[name]
 		out.Aliases = append(out.Aliases, AliasListEntry{AliasName: a.name, AliasArn: s.aliasArn(a.name), TargetKeyId: a.target, CreationDate: ts(a.created), LastUpdatedDate: ts(a.updated)})
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/pem"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -211,22 +212,13 @@ func (s *Service) DescribeCustomKeyStores(in DescribeCustomKeyStoresInput) (*Des
 		}
 		return nil, errf(CustomKeyStoreNotFound, "Custom key store named %s does not exist in this account and Region.", in.CustomKeyStoreName)
 	}
-	sort.Slice(all, func(i, j int) bool {
-		if !all[i].created.Equal(all[j].created) {
-			return all[i].created.Before(all[j].created)
-		}
-		return all[i].id < all[j].id
-	})
-	ids := make([]string, len(all))
-	for i, st := range all {
-		ids[i] = st.id
-	}
-	from, to, next, err := page(ids, in.Limit, in.Marker)
+	sortOldestFirst(all, func(st *store) time.Time { return st.created }, func(st *store) string { return st.id })
+	pageOf, next, err := page(all, func(st *store) string { return st.id }, in.Limit, in.Marker)
 	if err != nil {
 		return nil, err
 	}
 	out := &DescribeCustomKeyStoresOutput{CustomKeyStores: []CustomKeyStoresListEntry{}, NextMarker: next, Truncated: next != ""}
-	for _, st := range all[from:to] {
+	for _, st := range pageOf {
 		out.CustomKeyStores = append(out.CustomKeyStores, st.entry())
 	}
 	return out, nil
@@ -244,34 +236,36 @@ func (st *store) entry() CustomKeyStoresListEntry {
 	return e
 }
 
-// page picks the page of ids after marker (the last id of the previous
-// page, encoded), limit long; next is the marker of the following page.
-func page(ids []string, limit int, marker string) (from, to int, next string, err error) {
+// page picks the page of items after marker (the id of the previous page's
+// last item, encoded), limit long; next is the marker of the following page.
+func page[T any](items []T, id func(T) string, limit int, marker string) (_ []T, next string, err error) {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
+	from := 0
 	if marker != "" {
 		raw, derr := base64.RawURLEncoding.DecodeString(marker)
-		idx := indexOf(ids, string(raw))
+		idx := slices.IndexFunc(items, func(it T) bool { return id(it) == string(raw) })
 		if derr != nil || idx < 0 {
-			return 0, 0, "", errf(InvalidMarker, "The request's marker is not valid.")
+			return nil, "", errf(InvalidMarker, "The request's marker is not valid.")
 		}
 		from = idx + 1
 	}
-	to = min(from+limit, len(ids))
-	if to < len(ids) {
-		next = base64.RawURLEncoding.EncodeToString([]byte(ids[to-1]))
+	to := min(from+limit, len(items))
+	if to < len(items) {
+		next = base64.RawURLEncoding.EncodeToString([]byte(id(items[to-1])))
 	}
-	return from, to, next, nil
+	return items[from:to], next, nil
 }
 
-func indexOf(s []string, v string) int {
-	for i, x := range s {
-		if x == v {
-			return i
+// sortOldestFirst orders items by creation, then id, as KMS lists them.
+func sortOldestFirst[T any](items []T, created func(T) time.Time, id func(T) string) {
+	sort.Slice(items, func(i, j int) bool {
+		if ci, cj := created(items[i]), created(items[j]); !ci.Equal(cj) {
+			return ci.Before(cj)
 		}
-	}
-	return -1
+		return id(items[i]) < id(items[j])
+	})
 }
 
 // UpdateCustomKeyStoreInput is the UpdateCustomKeyStore request.
