@@ -215,7 +215,7 @@ func (s *Service) establish(ctx context.Context, conn *connection, storeID, clus
 	if err := sess.ChangePassword(ctx, KmsUser, rotated); err != nil {
 		return ErrCodeInternal, ""
 	}
-	conn.pool = sessionpool.New(sessionpool.MaxSessions(s.cfg.Sessions), sessionpool.WaitBudget(s.cfg.WaitBudget),
+	conn.pool = sessionpool.New(sessionpool.MaxSessions(int(s.sessionCap.Load())), sessionpool.WaitBudget(s.cfg.WaitBudget),
 		sessionpool.Labels(map[string]string{"store": storeID}))
 	if conn.reg != nil {
 		if err := conn.reg.Register(conn.pool); err != nil {

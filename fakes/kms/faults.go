@@ -60,7 +60,9 @@ func (s *Service) CheckInjected(op string) error {
 func (s *Service) SetSessionCap(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cfg.Sessions = n
+	// Stored first: an attempt that builds its pool after this sees it, and
+	// one that built it before holds conn.mu until its pool is set, below.
+	s.sessionCap.Store(int64(n))
 	for _, st := range s.stores {
 		if st.conn != nil {
 			st.conn.mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,6 +69,10 @@ type Service struct {
 	account string
 	audit   *auditLog
 
+	// sessionCap is the per-HSM session cap of new pools: read by connection
+	// attempts, which do not hold mu, and changed by SetSessionCap.
+	sessionCap atomic.Int64
+
 	ctx    context.Context // ends at Close; background work runs under it
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -114,6 +119,7 @@ func New(cfg Config) (*Service, error) {
 		stores: map[string]*store{}, keys: map[string]*key{}, aliases: map[string]*alias{},
 		deleteCh: make(chan struct{}, 1),
 	}
+	s.sessionCap.Store(int64(cfg.Sessions))
 	s.wg.Add(1)
 	go s.deleter()
 	return s, nil
