@@ -1,12 +1,16 @@
 # keystorm: chaos and load testing for HSM-backed key stores.
 #
-#   make run    the main job, on the embedded stack (installs what is missing first)
+#   make run    the main job: the flagship scenario on the embedded stack, with reports
 #   make test   vet, then every test with the race detector (what CI runs)
 #   make bench  raw PKCS#11 against the session pool, and against full-stack KMS Encrypt
 
 GO         ?= go
 BENCHTIME  ?= 2s
-RUN_ARGS   ?= --rate 2000 --burst-rate 1500 --period 2s --duration 10s
+# The flagship scenario: bursty load, HSMs deleted under it, the documented
+# recovery, budgets and integrity checked (about a minute).
+SCENARIO   ?= scenarios/hsm-deleted-under-load.yaml
+RUN_ARGS   ?= --out keystorm-out
+CAPACITY_ARGS ?= --rate 2000 --burst-rate 1500 --period 2s --duration 10s
 # Debian packages the code needs: SoftHSM (the HSM tokens), the PKCS#11
 # headers and pkg-config for the one cgo helper, a C compiler for cgo; and
 # the aws CLI (Debian's awscli, unless one is on the PATH already), which the
@@ -16,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export CGO_ENABLED := 1
 
-.PHONY: deps build run test vet bench
+.PHONY: deps build run capacity test vet bench
 
 ## deps: install the Debian packages that are missing, and the Go modules.
 deps:
@@ -34,10 +38,14 @@ deps:
 build: deps
 	$(GO) build -o bin/keystorm ./cmd/keystorm
 
-## run: an HSM capacity run, bursty encrypt/decrypt through the PKCS#11
-## session pool into two SoftHSM tokens, with a report.
+## run: the flagship scenario on the embedded stack; reports in keystorm-out/.
 run: deps
-	$(GO) run ./cmd/keystorm capacity $(RUN_ARGS)
+	$(GO) run ./cmd/keystorm run $(RUN_ARGS) $(SCENARIO)
+
+## capacity: an HSM capacity run, bursty encrypt/decrypt through the PKCS#11
+## session pool into two SoftHSM tokens, with a report.
+capacity: deps
+	$(GO) run ./cmd/keystorm capacity $(CAPACITY_ARGS)
 
 ## vet: go vet and gofmt.
 vet: deps
@@ -49,7 +57,10 @@ vet: deps
 test: vet
 	$(GO) test -race -count=1 ./...
 
-## bench: raw C_Encrypt/C_Decrypt against the same work through the pool, and
-## raw C_Encrypt against a SigV4-signed KMS Encrypt through the whole stack.
+## bench: raw C_Encrypt/C_Decrypt against the same work through the pool;
+## raw C_Encrypt against a SigV4-signed KMS Encrypt through the whole stack;
+## and the harness at a constant 2,000 requests/s for 30 s against a
+## separate `keystorm serve` (achieved rate, and the harness's memory).
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./fakes/sessionpool/ ./fakes/kmsapi/
+	$(GO) test -run '^$$' -bench HarnessConstant2000 -benchtime 1x ./cmd/keystorm/

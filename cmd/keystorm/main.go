@@ -27,6 +27,10 @@ type command struct {
 }
 
 var commands = []command{
+	{"run", "run scenarios: stack, load, faults, checks, reports; exit 0 pass, 1 fail, 2 invalid", runRun},
+	{"validate", "check scenario files without running them", runValidate},
+	{"faults", "list the faults and recovery steps a timeline can name", runFaults},
+	{"report", "re-render the reports of a finished run from its result.json", runReport},
 	{"capacity", "drive paced encrypt/decrypt load through the PKCS#11 session pool and measure it", runCapacity},
 	{"serve", "start the embedded key-store stack alone (KMS, CloudHSM v2, admin API, metrics)", runServe},
 	{"cloudhsm-cli", "the CloudHSM CLI's user and key actions (login, user change-password, key delete...) on a stack", runCloudHSMCLI},

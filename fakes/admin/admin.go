@@ -9,6 +9,7 @@
 //	POST /v1/latency        {"cluster_id": "...", "hsm_id": "", "latency": "50ms"}
 //	POST /v1/security-group {"cluster_id": "...", "broken": true}
 //	POST /v1/cluster-state  {"cluster_id": "...", "state": "DEGRADED" | "ACTIVE"}
+//	POST /v1/subnets        {"az": "us-east-1a", "free": 11} -> {"subnet_id", "az", "free"}
 //	POST /v1/subnets/delete {"subnet_id": "..."}
 //	POST /v1/subnets/free   {"subnet_id": "...", "free": 0}
 //	POST /v1/sessions       {"max_per_hsm": 2}
@@ -28,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/keystorm/keystorm/fakes/cloudhsm"
@@ -53,6 +55,7 @@ func New(p *cloudhsm.Plane, k *kms.Service, token string) *API {
 	route(a, "POST /v1/latency", a.latency)
 	route(a, "POST /v1/security-group", a.securityGroup)
 	route(a, "POST /v1/cluster-state", a.clusterState)
+	route(a, "POST /v1/subnets", a.addSubnet)
 	route(a, "POST /v1/subnets/delete", a.deleteSubnet)
 	route(a, "POST /v1/subnets/free", a.freeAddresses)
 	route(a, "POST /v1/sessions", a.sessions)
@@ -244,6 +247,30 @@ func (a *API) clusterState(ctx context.Context, in clusterStateInput) (any, erro
 type subnetInput struct {
 	SubnetID string `json:"subnet_id"`
 	Free     *int   `json:"free"`
+}
+
+type addSubnetInput struct {
+	AZ   string `json:"az"`
+	Free *int   `json:"free"`
+}
+
+// addSubnet makes a subnet, as EC2's CreateSubnet would: the way out of
+// SUBNET_NOT_FOUND is a cluster restored from a backup into subnets that
+// exist (procedure 6), and a deleted subnet never comes back.
+func (a *API) addSubnet(ctx context.Context, in addSubnetInput) (any, error) {
+	region := a.plane.Region()
+	if len(in.AZ) != len(region)+1 || !strings.HasPrefix(in.AZ, region) {
+		return nil, bad("az: %q, want an Availability Zone of %s such as %sa", in.AZ, region, region)
+	}
+	free := cloudhsm.DefaultFreeAddresses
+	if in.Free != nil {
+		if *in.Free < 0 {
+			return nil, bad("free: %d, want 0 or more", *in.Free)
+		}
+		free = *in.Free
+	}
+	s := a.plane.AddSubnet(in.AZ, free)
+	return map[string]any{"subnet_id": s.ID, "az": s.AZ, "free": s.FreeAddresses}, nil
 }
 
 func (a *API) deleteSubnet(ctx context.Context, in subnetInput) (any, error) {

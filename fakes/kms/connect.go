@@ -124,6 +124,10 @@ func (s *Service) attempt(ctx context.Context, st *store, conn *connection) {
 	if err := s.clock.Sleep(ctx, s.cfg.ConnectDuration); err != nil {
 		return // disconnected or closed meanwhile
 	}
+	if s.bugs.StuckConnecting {
+		<-ctx.Done()
+		return
+	}
 	s.mu.Lock()
 	clusterID, password, storeID := st.clusterID, st.password, st.id
 	s.mu.Unlock()
@@ -135,6 +139,9 @@ func (s *Service) attempt(ctx context.Context, st *store, conn *connection) {
 		return // disconnected meanwhile: whoever did it cleans up
 	}
 	if code != "" {
+		if s.bugs.ConnectionErrorCode != "" {
+			code = s.bugs.ConnectionErrorCode
+		}
 		st.state, st.errCode, st.conn = StateFailed, code, nil
 		// Undone once this attempt has returned (close waits for it).
 		s.goBackground(func(context.Context) { conn.close() })

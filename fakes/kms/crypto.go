@@ -267,6 +267,9 @@ func (s *Service) seal(ctx context.Context, k *key, pt []byte, ec map[string]str
 	if err != nil {
 		return nil, err
 	}
+	if s.bugs.corrupt() {
+		sealed[len(sealed)-1] ^= 0xff // the tag: this ciphertext is lost
+	}
 	return sealBlob(k.id, sealed), nil
 }
 
@@ -351,8 +354,9 @@ func (s *Service) inHSM(ctx context.Context, k *key, op string, fn func(*cloudhs
 	}
 	s.mu.Unlock()
 	if pool == nil {
-		return errf(KMSInvalidState, "%s is unavailable: its custom key store is not connected.", k.arn)
+		return s.bugs.exception(errf(KMSInvalidState, "%s is unavailable: its custom key store is not connected.", k.arn))
 	}
+	s.bugs.delay(ctx)
 	var err error
 	for try := 0; try < 2; try++ {
 		err = pool.Do(ctx, op, func(l sessionpool.Lease) error { return fn(l.HSM.(*cloudhsm.HSM), l) })
@@ -363,7 +367,7 @@ func (s *Service) inHSM(ctx context.Context, k *key, op string, fn func(*cloudhs
 	if err == nil {
 		return nil
 	}
-	return s.dataPlaneError(k, err)
+	return s.bugs.exception(s.dataPlaneError(k, err))
 }
 
 // dataPlaneError maps an HSM-side failure to the exception KMS returns.

@@ -57,6 +57,8 @@ type Config struct {
 	Audit io.Writer
 	// Registerer, if set, gets each store's pool metrics (labelled by store).
 	Registerer prometheus.Registerer
+	// Bugs break the service on purpose, for keystorm's own tests.
+	Bugs Bugs
 }
 
 // Service is the KMS service of one account and Region. Safe for concurrent
@@ -82,6 +84,7 @@ type Service struct {
 	keys     map[string]*key
 	aliases  map[string]*alias
 	faults   faults
+	bugs     *bugState
 	deleteCh chan struct{} // wakes the deleter when a deletion is scheduled
 	closed   bool
 }
@@ -117,6 +120,7 @@ func New(cfg Config) (*Service, error) {
 		cfg: cfg, plane: cfg.Plane, clock: cfg.Clock, region: cfg.Plane.Region(), account: cfg.Plane.Account(),
 		audit: newAuditLog(cfg.Audit, cfg.Clock.Now), ctx: ctx, cancel: cancel,
 		stores: map[string]*store{}, keys: map[string]*key{}, aliases: map[string]*alias{},
+		bugs:     &bugState{Bugs: cfg.Bugs},
 		deleteCh: make(chan struct{}, 1),
 	}
 	s.sessionCap.Store(int64(cfg.Sessions))

@@ -47,6 +47,8 @@ type Options struct {
 	// (default kms.DefaultConnectDuration, the real service's 20 minutes).
 	ConnectDuration time.Duration
 	Audit           io.Writer // the KMS audit log (JSON lines); nil drops it
+	// Bugs break the KMS service on purpose, for keystorm's own tests.
+	Bugs kms.Bugs
 }
 
 // Info is what a client needs to use the stack; `keystorm serve --info`
@@ -148,7 +150,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			latency.WithLabelValues(service, o.Operation).Observe(o.Duration.Seconds())
 		})
 	}
-	if s.kms, err = kms.New(kms.Config{Plane: s.plane, ConnectDuration: opts.ConnectDuration, Audit: opts.Audit, Registerer: reg}); err != nil {
+	if s.kms, err = kms.New(kms.Config{Plane: s.plane, ConnectDuration: opts.ConnectDuration, Audit: opts.Audit, Registerer: reg, Bugs: opts.Bugs}); err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 	creds := awsjson.WithCredentials(map[string]string{opts.AccessKeyID: opts.SecretAccessKey})

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keystorm/keystorm/harness/result"
+)
+
+// TestRunRejectsBadScenarios: bad files exit 2 before anything runs, with
+// file:line:column messages naming the field.
+func TestRunRejectsBadScenarios(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, file string
+		want       *regexp.Regexp
+	}{
+		{"an unknown field", "unknown-field.yaml",
+			regexp.MustCompile(`testdata/unknown-field\.yaml:7:32: load\.shape\.constant: unknown field "burst"`)},
+		{"a wrong type", "wrong-type.yaml",
+			regexp.MustCompile(`testdata/wrong-type\.yaml:6:13: load\.duration: .*ten seconds.*`)},
+		{"an unknown fault", "unknown-fault.yaml",
+			regexp.MustCompile(`testdata/unknown-fault\.yaml:10:\d+: timeline\[0\]\.fault: unknown fault "delete-hsn".*delete-hsm`)},
+		{"an impossible timeline", "impossible-timeline.yaml",
+			regexp.MustCompile(`testdata/impossible-timeline\.yaml:\d+:\d+: timeline\[\d\]\.(when\.after|at): `)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for _, cmd := range []string{"run", "validate"} {
+				out := t.TempDir()
+				args := []string{cmd, filepath.Join("testdata", tc.file)}
+				if cmd == "run" {
+					args = []string{cmd, "--out", out, filepath.Join("testdata", tc.file)}
+				}
+				code, _, stderr := keystorm(t, args...)
+				if code != exitUsage {
+					t.Errorf("%s: exit %d, want 2; stderr:\n%s", cmd, code, stderr)
+				}
+				if !tc.want.MatchString(stderr) {
+					t.Errorf("%s: stderr does not match %s:\n%s", cmd, tc.want, stderr)
+				}
+				if cmd == "run" {
+					if entries, _ := os.ReadDir(out); len(entries) != 0 {
+						t.Errorf("run wrote %d entries into --out for a bad file", len(entries))
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestValidateAndFaults(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := keystorm(t, "validate", "../../scenarios/hsm-deleted-under-load.yaml")
+	if code != exitOK {
+		t.Fatalf("validate the flagship: exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"ok", "lose-last-hsm", "fault delete-hsm", "keys-fail-without-hsms"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, stdout)
+		}
+	}
+	code, stdout, _ = keystorm(t, "faults")
+	if code != exitOK {
+		t.Fatalf("faults: exit %d", code)
+	}
+	for _, want := range []string{"Faults:", "Recovery steps:", "delete-hsm", "block-network", "create-hsm", "(needs: cloudhsm-api)", "cluster:"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("faults output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if i, j := strings.Index(stdout, "Faults:"), strings.Index(stdout, "Recovery steps:"); i < 0 || j < i {
+		t.Errorf("faults are not listed before the recovery steps")
+	}
+}
+
+// TestFlagshipAgainstExternalServe runs the flagship scenario with
+// --stack external against a `keystorm serve` started as its own process,
+// as a team gates its own endpoint.
+func TestFlagshipAgainstExternalServe(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	infoPath := filepath.Join(dir, "target.json")
+	serve := exec.Command(os.Args[0], "serve", "--speed", "600", "--info", infoPath)
+	serve.Env = append(os.Environ(), runMainEnv+"=1")
+	var serveOut lockedBuffer
+	serve.Stdout, serve.Stderr = &serveOut, &serveOut
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- serve.Wait() }()
+	t.Cleanup(func() {
+		serve.Process.Signal(os.Interrupt)
+		select {
+		case err := <-waited:
+			if err != nil {
+				t.Errorf("serve: %v\n%s", err, serveOut.String())
+			}
+		case <-time.After(30 * time.Second):
+			serve.Process.Kill()
+			<-waited
+			t.Error("serve did not stop on SIGINT")
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(infoPath); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not write --info:\n%s", serveOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr := keystorm(t, "run", "--stack", "external", "--target", infoPath, "--out", out,
+		"../../scenarios/hsm-deleted-under-load.yaml")
+	if code != exitOK {
+		t.Fatalf("flagship on external serve: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	matches, _ := filepath.Glob(filepath.Join(out, "hsm-deleted-under-load-*", "result.json"))
+	if len(matches) != 1 {
+		t.Fatalf("result.json: found %v", matches)
+	}
+	b, err := os.ReadFile(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res result.Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Stack != "external" || res.Status != result.Pass || len(res.Expectations) != 7 {
+		t.Errorf("result: stack %q status %q with %d expectations", res.Stack, res.Status, len(res.Expectations))
+	}
+	for _, f := range []string{"report.html", "junit.xml", "summary.md", "metrics.prom", "history.jsonl"} {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(matches[0]), f)); err != nil {
+			t.Errorf("missing report: %v", err)
+		}
+	}
+}

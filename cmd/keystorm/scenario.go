@@ -1,0 +1,305 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/keystorm/keystorm/harness/faults"
+	"github.com/keystorm/keystorm/harness/result"
+	scenariorun "github.com/keystorm/keystorm/harness/run"
+	"github.com/keystorm/keystorm/harness/scenario"
+	"github.com/keystorm/keystorm/harness/target"
+	"github.com/keystorm/keystorm/reports"
+)
+
+const runUsage = `Usage: keystorm run [flags] SCENARIO.yaml...
+
+Runs each scenario: spins up its stack (or uses --target), makes its setup,
+drives its load, fires its faults and recovery steps, watches the states,
+then checks its expectations and writes the reports (result.json,
+report.html, junit.xml, summary.md, metrics.prom, the History) under --out.
+
+Exit codes: 0 every expectation held; 1 one failed (or could not be
+decided); 2 bad input, the stack or the load generator failed, or nothing
+applicable was left (the worst over all scenarios).
+
+Flags:
+`
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("keystorm run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	stackKind := fs.String("stack", "embedded", "where to run: embedded (in this process) or external (--target)")
+	targetFile := fs.String("target", "", "the target's info `FILE` (the format keystorm serve --info writes), for --stack external")
+	out := fs.String("out", "keystorm-out", "write each scenario's reports into a directory under `DIR`")
+	seed := fs.Int64("seed", 0, "override every scenario's seed (0: the scenario's, or a fresh one)")
+	quiet := fs.Bool("quiet", false, "no progress line, even on a terminal")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), runUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "keystorm run: no scenario file given")
+		fs.Usage()
+		return exitUsage
+	}
+	var info target.Info
+	switch *stackKind {
+	case "embedded":
+		if *targetFile != "" {
+			fmt.Fprintln(stderr, "keystorm run: --target goes with --stack external")
+			return exitUsage
+		}
+	case "external":
+		if *targetFile == "" {
+			fmt.Fprintln(stderr, "keystorm run: --stack external needs --target FILE")
+			return exitUsage
+		}
+		var err error
+		if info, err = target.ReadInfo(*targetFile); err != nil {
+			fmt.Fprintf(stderr, "keystorm run: %v\n", err)
+			return exitUsage
+		}
+	case "containers":
+		fmt.Fprintln(stderr, "keystorm run: --stack containers is not built yet; use embedded or external")
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "keystorm run: --stack %q: want embedded or external\n", *stackKind)
+		return exitUsage
+	}
+	// Every file is checked before anything runs: a typo in the last one
+	// must not surface after the first has run for ten minutes.
+	var scenarios []*scenario.Scenario
+	bad := false
+	for _, path := range fs.Args() {
+		sc, err := scenario.Load(path)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			bad = true
+			continue
+		}
+		scenarios = append(scenarios, sc)
+	}
+	if bad {
+		return exitUsage
+	}
+	progress := !*quiet && isTerminal(stderr)
+	worst := exitOK
+	for _, sc := range scenarios {
+		if ctx.Err() != nil {
+			break
+		}
+		code := runOne(ctx, sc, *stackKind, info, *out, *seed, progress, stdout, stderr)
+		worst = worse(worst, code)
+	}
+	if ctx.Err() != nil {
+		return exitUsage
+	}
+	return worst
+}
+
+// worse orders exit codes: 2 (invalid) over 1 (failed) over 0.
+func worse(a, b int) int {
+	rank := map[int]int{exitOK: 0, exitFailed: 1, exitUsage: 2}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
+
+func runOne(ctx context.Context, sc *scenario.Scenario, kind string, info target.Info, outRoot string, seed int64, progress bool, stdout, stderr io.Writer) int {
+	dir := filepath.Join(outRoot, fmt.Sprintf("%s-%s", sc.Name, time.Now().UTC().Format("20060102T150405Z")))
+	var st target.Stack
+	if kind == "embedded" {
+		var err error
+		st, err = target.StartEmbedded(ctx, target.EmbeddedOptions{
+			Clusters: sc.Stack.Clusters, Speed: sc.Stack.Speed, ConnectDuration: sc.Stack.ConnectDuration,
+		})
+		if err != nil {
+			fmt.Fprintf(stderr, "keystorm run %s: %v\n", sc.Name, err)
+			return exitUsage
+		}
+	} else {
+		st = target.External(info)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := st.Close(cctx); err != nil {
+			fmt.Fprintf(stderr, "keystorm run %s: stop the stack: %v\n", sc.Name, err)
+		}
+	}()
+	fmt.Fprintf(stdout, "keystorm: %s on the %s stack (%s), load %s\n", sc.Name, st.Kind(), st.Info().KMSEndpoint, sc.Load.Duration)
+	opts := scenariorun.Options{OutDir: dir, Seed: seed}
+	if progress {
+		opts.Progress = func(p scenariorun.Progress) {
+			fmt.Fprintf(stderr, "\r\033[K%s/%s  %5.0f req/s  p99 %-8s  sent %d  errors %d  %s",
+				p.Elapsed.Truncate(time.Second), p.Duration, p.Rate, p.P99.Round(time.Millisecond), p.Sent, p.Errors, strings.Join(p.States, " "))
+		}
+	}
+	res, err := scenariorun.Run(ctx, sc, st, opts)
+	if progress {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "keystorm run %s: %v\n", sc.Name, err)
+		return exitUsage
+	}
+	files, err := reports.Write(dir, res, res.Started)
+	if err != nil {
+		fmt.Fprintf(stderr, "keystorm run %s: reports: %v\n", sc.Name, err)
+		res.ExitCode = exitUsage
+	}
+	reports.Text(stdout, res)
+	if p, ok := files["html"]; ok {
+		fmt.Fprintf(stdout, "report: %s\n", p)
+	}
+	fmt.Fprintf(stdout, "results: %s\n", dir)
+	return res.ExitCode
+}
+
+// isTerminal tells whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("keystorm validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	quiet := fs.Bool("q", false, "print only errors")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: keystorm validate [-q] SCENARIO.yaml...\n\nChecks scenario files without running them: every error names file:line:column\nand the field. Exit 0 all valid, 2 otherwise.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "keystorm validate: no scenario file given")
+		return exitUsage
+	}
+	code := exitOK
+	for _, path := range fs.Args() {
+		sc, err := scenario.Load(path)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			code = exitUsage
+			continue
+		}
+		if !*quiet {
+			fmt.Fprintf(stdout, "%s: ok\n", path)
+			sc.Describe(stdout)
+			fmt.Fprintln(stdout)
+		}
+	}
+	return code
+}
+
+func runFaults(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		if args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+			fmt.Fprintf(stderr, "Usage: keystorm faults\n\nLists the catalog of faults and recovery steps a scenario's timeline can name,\nwith their parameters and the target capability each needs.\n")
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "keystorm faults: unexpected argument %q\n", args[0])
+		return exitUsage
+	}
+	kind := faults.Kind("")
+	for _, e := range faults.All() {
+		if e.Kind != kind {
+			kind = e.Kind
+			title := "Faults"
+			if kind == faults.KindStep {
+				title = "Recovery steps"
+			}
+			fmt.Fprintf(stdout, "%s:\n\n", title)
+		}
+		a := e.New()
+		var needs []string
+		for _, c := range a.Needs() {
+			needs = append(needs, string(c))
+		}
+		fmt.Fprintf(stdout, "  %s  (needs: %s)\n      %s\n", e.Name, strings.Join(needs, ", "), e.Summary)
+		for _, p := range params(a) {
+			fmt.Fprintf(stdout, "      %-16s %s\n", p[0]+":", p[1])
+		}
+		fmt.Fprintln(stdout)
+	}
+	return exitOK
+}
+
+// params lists an action's yaml parameters with their docs.
+func params(a faults.Action) [][2]string {
+	v := reflect.ValueOf(a)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	var out [][2]string
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Type().Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		doc := f.Tag.Get("doc")
+		if dv := v.Field(i); !dv.IsZero() {
+			doc += fmt.Sprintf(" [default %v]", dv.Interface())
+		}
+		out = append(out, [2]string{name, doc})
+	}
+	return out
+}
+
+func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("keystorm report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "write every report format into `DIR` (default: the result's directory)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: keystorm report [--out DIR] RESULT.json\n\nRe-renders the reports of a finished run from its result.json, and prints\nits summary. Exits with the run's exit code.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "keystorm report: give one result.json")
+		return exitUsage
+	}
+	res, err := result.Read(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "keystorm report: %v\n", err)
+		return exitUsage
+	}
+	dir := *out
+	if dir == "" {
+		dir = filepath.Dir(fs.Arg(0))
+	}
+	if _, err := reports.Write(dir, res, res.Started); err != nil {
+		fmt.Fprintf(stderr, "keystorm report: %v\n", err)
+		return exitUsage
+	}
+	reports.Text(stdout, res)
+	return res.ExitCode
+}

@@ -1,0 +1,94 @@
+package run_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	kmsfake "github.com/keystorm/keystorm/fakes/kms"
+	"github.com/keystorm/keystorm/harness/result"
+	"github.com/keystorm/keystorm/harness/run"
+	"github.com/keystorm/keystorm/harness/scenario"
+	"github.com/keystorm/keystorm/harness/target"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// runScenario runs a testdata scenario on a fresh embedded stack with the
+// given bugs.
+func runScenario(t *testing.T, file string, bugs kmsfake.Bugs) *result.Result {
+	t.Helper()
+	sc, err := scenario.Load(filepath.Join("testdata", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := target.StartEmbedded(ctx, target.EmbeddedOptions{
+		Clusters: sc.Stack.Clusters, Speed: sc.Stack.Speed, ConnectDuration: sc.Stack.ConnectDuration, Bugs: bugs,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	res, err := run.Run(ctx, sc, st, run.Options{OutDir: t.TempDir(), ObserveInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func describe(res *result.Result) string {
+	var b strings.Builder
+	b.WriteString("invalid: " + res.Invalid + "\n")
+	for _, e := range res.Expectations {
+		b.WriteString("  " + string(e.Status) + " " + e.ID + ": " + e.Description + " -- " + e.Detail + "\n")
+	}
+	for _, i := range res.Timeline {
+		b.WriteString("  timeline " + i.ID + " " + i.Action + " " + i.Error + "\n")
+	}
+	return b.String()
+}
+
+// TestEngineCatchesBrokenStacks runs each scenario on the correct stack,
+// where it must pass, and on a stack broken on purpose, where it must
+// exit 1 with the expectation that caught the bug failing.
+func TestEngineCatchesBrokenStacks(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		file   string
+		bugs   kmsfake.Bugs
+		caught string // the expectation that must fail
+	}{
+		{"a wrong ConnectionErrorCode - fails the state expectation", "wrong-connection-error-code.yaml",
+			kmsfake.Bugs{ConnectionErrorCode: "INTERNAL_ERROR"}, "fails-with-network-errors"},
+		{"a store stuck in CONNECTING - fails the state expectation", "stuck-connecting.yaml",
+			kmsfake.Bugs{StuckConnecting: true}, "connects-in-time"},
+		{"a lost ciphertext - fails integrity", "lost-ciphertext.yaml",
+			kmsfake.Bugs{CorruptEveryNth: 7}, "no-ciphertext-lost"},
+		{"the wrong exception under a fault - fails the errors expectation", "wrong-exception.yaml",
+			kmsfake.Bugs{Exceptions: map[string]string{"KMSInvalidStateException": "KMSInternalException"}}, "documented-exception"},
+		{"a latency budget exceeded - fails the latency expectation", "latency-budget.yaml",
+			kmsfake.Bugs{CryptoLatency: 400 * time.Millisecond}, "p99-budget"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			good := runScenario(t, tc.file, kmsfake.Bugs{})
+			if good.ExitCode != result.ExitPass {
+				t.Fatalf("correct stack: exit %d, want 0\n%s", good.ExitCode, describe(good))
+			}
+			bad := runScenario(t, tc.file, tc.bugs)
+			if bad.ExitCode != result.ExitFail {
+				t.Fatalf("broken stack: exit %d, want 1\n%s", bad.ExitCode, describe(bad))
+			}
+			for _, e := range bad.Expectations {
+				if e.ID == tc.caught && e.Status != result.Fail {
+					t.Errorf("broken stack: %s is %s, want fail\n%s", e.ID, e.Status, describe(bad))
+				}
+			}
+		})
+	}
+}
