@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,5 +146,66 @@ func TestFlagshipAgainstExternalServe(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(filepath.Dir(matches[0]), f)); err != nil {
 			t.Errorf("missing report: %v", err)
 		}
+	}
+}
+
+// TestRunSIGINT interrupts a real `keystorm run` as a user would with ^C:
+// it stops, cleans up its stack, still writes its reports, and exits 2
+// (a run that did not finish cannot be trusted either way).
+func TestRunSIGINT(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	cmd := exec.Command(os.Args[0], "run", "--out", out, "../../scenarios/hsm-deleted-under-load.yaml")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	var stdout, stderr lockedBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once the load runs (the banner is printed before setup).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		matches, _ := filepath.Glob(filepath.Join(out, "*", "history.jsonl"))
+		if len(matches) == 1 {
+			if b, _ := os.ReadFile(matches[0]); strings.Contains(string(b), `"load-start"`) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the load never started:\n%s\n%s", stdout.String(), stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-waited:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-waited
+		t.Fatal("keystorm run did not exit after SIGINT")
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitUsage {
+		t.Fatalf("exit: %v, want status 2\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "INVALID") || !strings.Contains(stdout.String(), "did not finish") {
+		t.Errorf("no summary of the interrupted run:\n%s", stdout.String())
+	}
+	matches, _ := filepath.Glob(filepath.Join(out, "*", "result.json"))
+	if len(matches) != 1 {
+		t.Fatalf("result.json after SIGINT: %v", matches)
+	}
+	res, err := result.Read(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != exitUsage || res.Load.Sent == 0 || res.Load.Sent >= res.Load.Planned {
+		t.Errorf("result after SIGINT: exit %d, sent %d of %d planned", res.ExitCode, res.Load.Sent, res.Load.Planned)
 	}
 }

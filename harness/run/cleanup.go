@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/smithy-go"
 
+	"github.com/keystorm/keystorm/harness/faults"
 	"github.com/keystorm/keystorm/harness/history"
 	"github.com/keystorm/keystorm/harness/target"
 )
@@ -41,16 +42,27 @@ func (r *runner) cleanup(ctx context.Context) {
 func (r *runner) removeCreated(ctx context.Context) error {
 	client := r.stack.KMS()
 	var errs []error
+	for _, name := range r.env.StoreNames() {
+		step := &faults.DisconnectStore{Store: name, Wait: true}
+		if err := step.Inject(ctx, r.env); err != nil && !isException(err, "CustomKeyStoreInvalidStateException") {
+			errs = append(errs, fmt.Errorf("disconnect store %s: %w", name, err))
+		}
+	}
+	// KMS rotated kmsuser's password when it connected: give each cluster
+	// the password the target's info names again, so the next run's
+	// stores can connect.
+	if r.stack.Has(target.HSMClient) {
+		for i, name := range r.sc.Setup.Clusters {
+			step := &faults.SetKmsuserPassword{Cluster: name, Password: r.stack.Info().Clusters[i].KmsuserPassword}
+			if err := step.Inject(ctx, r.env); err != nil {
+				errs = append(errs, fmt.Errorf("reset kmsuser's password on %s: %w", name, err))
+			}
+		}
+	}
 	for _, id := range r.created.keys {
 		_, err := client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(id), PendingWindowInDays: aws.Int32(7)})
 		if err != nil && !isException(err, "KMSInvalidStateException", "NotFoundException") {
 			errs = append(errs, fmt.Errorf("schedule deletion of key %s: %w", id, err))
-		}
-	}
-	for _, id := range r.created.stores {
-		_, err := client.DisconnectCustomKeyStore(ctx, &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(id)})
-		if err != nil && !isException(err, "CustomKeyStoreInvalidStateException", "CustomKeyStoreNotFoundException") {
-			errs = append(errs, fmt.Errorf("disconnect store %s: %w", id, err))
 		}
 	}
 	if !r.stack.Has(target.Clock) {

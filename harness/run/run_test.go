@@ -92,3 +92,57 @@ func TestEngineCatchesBrokenStacks(t *testing.T) {
 		})
 	}
 }
+
+// TestNotApplicableOnATargetWithoutTheFault: a target without the CloudHSM
+// API cannot delete an HSM, so the expectations that depend on the fault
+// are not applicable (never passed); the rest are judged; with nothing
+// applicable left the run exits 2.
+func TestNotApplicableOnATargetWithoutTheFault(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	embedded, err := target.StartEmbedded(ctx, target.EmbeddedOptions{Speed: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer embedded.Close(context.Background())
+	info := embedded.Info()
+	info.CloudHSMEndpoint = ""
+	st := target.External(info)
+
+	sc, err := scenario.Load("testdata/not-applicable.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := run.Run(ctx, sc, st, run.Options{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]result.Status{"fails-after-kill": result.NotApplicable, "fine-before-kill": result.NotApplicable, "fine-overall": result.Pass}
+	for _, e := range res.Expectations {
+		if e.Status != want[e.ID] {
+			t.Errorf("%s: %s (%s), want %s", e.ID, e.Status, e.Detail, want[e.ID])
+		}
+	}
+	if res.ExitCode != result.ExitPass || len(res.Timeline) == 0 {
+		t.Errorf("exit %d, want 0\n%s", res.ExitCode, describe(res))
+	}
+	var kill *result.Injection
+	for i := range res.Timeline {
+		if res.Timeline[i].ID == "kill" {
+			kill = &res.Timeline[i]
+		}
+	}
+	if kill == nil || !kill.NotApplicable || !strings.Contains(kill.Error, "cloudhsm-api") {
+		t.Errorf("the fault is not marked not applicable: %+v", kill)
+	}
+
+	// Without the one independent expectation, nothing applicable is left.
+	sc.Expect = sc.Expect[:2]
+	res, err = run.Run(ctx, sc, st, run.Options{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != result.ExitInvalid || res.Status != result.NotApplicable || !strings.Contains(res.Invalid, "no expectation was applicable") {
+		t.Errorf("exit %d status %s invalid %q, want 2, not-applicable\n%s", res.ExitCode, res.Status, res.Invalid, describe(res))
+	}
+}
