@@ -43,8 +43,8 @@ func tr(at time.Duration, subject, to, code string) history.Event {
 	return history.Event{Transition: &history.Transition{At: at, Subject: subject, To: to, Code: code}}
 }
 
-func i64(v int64) *int64                 { return &v }
-func f64(v float64) *float64             { return &v }
+func i64(v int64) *int64     { return &v }
+func f64(v float64) *float64 { return &v }
 
 // timeline: the load runs 0..60s; "kill" ran 10s..11s, "heal" 30s..31s,
 // "missing" could not run on the target, "never" did not run.
@@ -217,4 +217,3 @@ func TestAnUnreadableHistoryIsUnknown(t *testing.T) {
 		}
 	}
 }
-
