@@ -6,11 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keystorm/keystorm/harness/faults"
 	"github.com/keystorm/keystorm/harness/result"
@@ -42,6 +47,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "keystorm-out", "write each scenario's reports into a directory under `DIR`")
 	seed := fs.Int64("seed", 0, "override every scenario's seed (0: the scenario's, or a fresh one)")
 	quiet := fs.Bool("quiet", false, "no progress line, even on a terminal")
+	metricsAddr := fs.String("metrics-addr", "", "serve the harness's own Prometheus metrics on `ADDR` (such as 127.0.0.1:9464) while it runs")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), runUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -95,12 +101,22 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	progress := !*quiet && isTerminal(stderr)
+	var reg *prometheus.Registry
+	if *metricsAddr != "" {
+		reg = prometheus.NewRegistry()
+		stopMetrics, err := serveMetrics(*metricsAddr, reg, stdout)
+		if err != nil {
+			fmt.Fprintf(stderr, "keystorm run: --metrics-addr: %v\n", err)
+			return exitUsage
+		}
+		defer stopMetrics()
+	}
 	worst := exitOK
 	for _, sc := range scenarios {
 		if ctx.Err() != nil {
 			break
 		}
-		code := runOne(ctx, sc, *stackKind, info, *out, *seed, progress, stdout, stderr)
+		code := runOne(ctx, sc, *stackKind, info, *out, *seed, progress, reg, stdout, stderr)
 		worst = worse(worst, code)
 	}
 	if ctx.Err() != nil {
@@ -118,7 +134,7 @@ func worse(a, b int) int {
 	return a
 }
 
-func runOne(ctx context.Context, sc *scenario.Scenario, kind string, info target.Info, outRoot string, seed int64, progress bool, stdout, stderr io.Writer) int {
+func runOne(ctx context.Context, sc *scenario.Scenario, kind string, info target.Info, outRoot string, seed int64, progress bool, reg *prometheus.Registry, stdout, stderr io.Writer) int {
 	dir := filepath.Join(outRoot, fmt.Sprintf("%s-%s", sc.Name, time.Now().UTC().Format("20060102T150405Z")))
 	var st target.Stack
 	if kind == "embedded" {
@@ -142,6 +158,9 @@ func runOne(ctx context.Context, sc *scenario.Scenario, kind string, info target
 	}()
 	fmt.Fprintf(stdout, "keystorm: %s on the %s stack (%s), load %s\n", sc.Name, st.Kind(), st.Info().KMSEndpoint, sc.Load.Duration)
 	opts := scenariorun.Options{OutDir: dir, Seed: seed}
+	if reg != nil {
+		opts.Registerer = reg
+	}
 	if progress {
 		opts.Progress = func(p scenariorun.Progress) {
 			fmt.Fprintf(stderr, "\r\033[K%s/%s  %5.0f req/s  p99 %-8s  sent %d  errors %d  %s",
@@ -167,6 +186,28 @@ func runOne(ctx context.Context, sc *scenario.Scenario, kind string, info target
 	}
 	fmt.Fprintf(stdout, "results: %s\n", dir)
 	return res.ExitCode
+}
+
+// serveMetrics serves reg's metrics on addr until the returned stop is
+// called.
+func serveMetrics(addr string, reg *prometheus.Registry, stdout io.Writer) (stop func(), err error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(l) // returns at Close
+	}()
+	fmt.Fprintf(stdout, "keystorm: harness metrics on http://%s/metrics\n", l.Addr())
+	return func() {
+		srv.Close()
+		<-done
+	}, nil
 }
 
 // isTerminal tells whether w is a terminal (a character device).

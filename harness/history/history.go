@@ -131,6 +131,15 @@ type Writer struct {
 	n    int64
 	err  error
 	path string
+	tap  func(Event)
+}
+
+// Tap calls fn with every event added from now on, before it is written
+// (for live metrics). fn must be quick and safe for concurrent use.
+func (w *Writer) Tap(fn func(Event)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.tap = fn
 }
 
 // Create starts a history file at path.
@@ -150,6 +159,9 @@ func (w *Writer) Path() string { return w.path }
 func (w *Writer) Add(e Event) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.tap != nil {
+		w.tap(e)
+	}
 	if w.err != nil {
 		return
 	}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/keystorm/keystorm/harness/faults"
 	"github.com/keystorm/keystorm/harness/history"
 	"github.com/keystorm/keystorm/harness/load"
@@ -36,6 +38,9 @@ type Options struct {
 	Progress func(Progress)
 	// ObserveInterval overrides the observer's poll interval.
 	ObserveInterval time.Duration
+	// Registerer, if set, gets the harness's own metrics for the run's
+	// duration (keystorm run --metrics-addr serves them).
+	Registerer prometheus.Registerer
 }
 
 // Progress is a live snapshot for the progress line.
@@ -103,6 +108,15 @@ func Run(ctx context.Context, sc *scenario.Scenario, st target.Stack, opts Optio
 	hw, err := history.Create(filepath.Join(opts.OutDir, "history.jsonl"))
 	if err != nil {
 		return nil, fmt.Errorf("run: %w", err)
+	}
+	if opts.Registerer != nil {
+		m, err := newMetrics(opts.Registerer, sc.Name)
+		if err != nil {
+			hw.Close()
+			return nil, fmt.Errorf("run: metrics: %w", err)
+		}
+		defer m.unregister(opts.Registerer)
+		hw.Tap(m.observe)
 	}
 	r := &runner{
 		sc: sc, stack: st, opts: opts, seed: seed, base: time.Now(), hist: hw,

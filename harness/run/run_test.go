@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	kmsfake "github.com/keystorm/keystorm/fakes/kms"
@@ -144,5 +145,87 @@ func TestNotApplicableOnATargetWithoutTheFault(t *testing.T) {
 	}
 	if res.ExitCode != result.ExitInvalid || res.Status != result.NotApplicable || !strings.Contains(res.Invalid, "no expectation was applicable") {
 		t.Errorf("exit %d status %s invalid %q, want 2, not-applicable\n%s", res.ExitCode, res.Status, res.Invalid, describe(res))
+	}
+}
+
+// TestAbortStopsARunEarly: with every request failing after the fault, the
+// abort condition stops the 20 s load within a few seconds, and the run
+// fails naming it.
+func TestAbortStopsARunEarly(t *testing.T) {
+	start := time.Now()
+	res := runScenario(t, "abort.yaml", kmsfake.Bugs{})
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("the run took %s: the abort did not stop it", took)
+	}
+	if res.ExitCode != result.ExitFail || !strings.Contains(res.Aborted, "error rate") {
+		t.Fatalf("exit %d aborted %q, want 1 and an error-rate abort\n%s", res.ExitCode, res.Aborted, describe(res))
+	}
+	var abort *result.Expectation
+	for i := range res.Expectations {
+		if res.Expectations[i].ID == "abort" {
+			abort = &res.Expectations[i]
+		}
+	}
+	if abort == nil || abort.Status != result.Fail {
+		t.Errorf("no failing abort expectation\n%s", describe(res))
+	}
+	if res.Load.Sent >= res.Load.Planned/2 {
+		t.Errorf("sent %d of %d planned: the load was not stopped", res.Load.Sent, res.Load.Planned)
+	}
+}
+
+// TestHarnessMetricsDuringARun: the harness's own metrics count the load's
+// requests while it runs, and are gone from the registry after it.
+func TestHarnessMetricsDuringARun(t *testing.T) {
+	sc, err := scenario.Load("testdata/latency-budget.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := target.StartEmbedded(ctx, target.EmbeddedOptions{Speed: sc.Stack.Speed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(ctx)
+	reg := prometheus.NewRegistry()
+	seen := make(chan float64, 1)
+	stop := make(chan struct{})
+	go func() {
+		defer close(seen)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			families, _ := reg.Gather()
+			for _, f := range families {
+				if f.GetName() != "keystorm_load_requests_total" {
+					continue
+				}
+				var n float64
+				for _, m := range f.GetMetric() {
+					n += m.GetCounter().GetValue()
+				}
+				if n > 10 {
+					seen <- n
+					return
+				}
+			}
+		}
+	}()
+	res, err := run.Run(ctx, sc, st, run.Options{OutDir: t.TempDir(), Registerer: reg})
+	close(stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := <-seen; !ok || n <= 10 {
+		t.Errorf("keystorm_load_requests_total never went past 10 during the run (%v)", n)
+	}
+	if res.ExitCode != result.ExitPass {
+		t.Errorf("exit %d\n%s", res.ExitCode, describe(res))
+	}
+	if families, _ := reg.Gather(); len(families) != 0 {
+		t.Errorf("%d metric families left registered after the run", len(families))
 	}
 }
