@@ -153,6 +153,8 @@ func evaluateOne(e scenario.Expectation, in Input) (r result.Expectation) {
 		return checkIntegrity(*e.Integrity, in)
 	case e.SteadyState != nil:
 		return checkSteady(*e.SteadyState, in)
+	case e.Outcome != nil:
+		return checkOutcome(*e.Outcome, in)
 	}
 	return result.Expectation{Kind: "unknown", Status: result.Unknown, Detail: "empty expectation"}
 }

@@ -217,3 +217,36 @@ func TestAnUnreadableHistoryIsUnknown(t *testing.T) {
 		}
 	}
 }
+
+func TestOutcome(t *testing.T) {
+	t.Parallel()
+	inj := func(id, exception, err string, na bool) history.Event {
+		return history.Event{Injection: &history.Injection{ID: id, Kind: "step", Action: "connect-store", Error: err, Exception: exception, NotApplicable: na}}
+	}
+	path := writeHistory(t,
+		inj("reconnect", "CustomKeyStoreInvalidStateException", "connect-store: api error CustomKeyStoreInvalidStateException: ...", false),
+		inj("connect", "", "", false),
+		inj("hook", "", "target lacks the admin capability", true),
+		inj("broken", "", "connect-store: dial tcp: refused", false),
+	)
+	in := check.Input{History: path, Timeline: timeline}
+	for _, tc := range []struct {
+		name             string
+		entry, exception string
+		want             result.Status
+	}{
+		{"the documented exception - pass", "reconnect", "CustomKeyStoreInvalidStateException", result.Pass},
+		{"another exception - fail", "reconnect", "CustomKeyStoreNotFoundException", result.Fail},
+		{"an expected failure that succeeded - fail", "connect", "CustomKeyStoreInvalidStateException", result.Fail},
+		{"an expected success - pass", "connect", "", result.Pass},
+		{"an expected success that failed - fail", "reconnect", "", result.Fail},
+		{"a failure that is no AWS exception - fail", "broken", "CustomKeyStoreInvalidStateException", result.Fail},
+		{"an entry the target could not do - not applicable", "hook", "", result.NotApplicable},
+		{"an entry that never ran - unknown", "absent", "", result.Unknown},
+	} {
+		got := check.Evaluate([]scenario.Expectation{{Outcome: &scenario.OutcomeExpect{Entry: tc.entry, Exception: tc.exception}}}, in)[0]
+		if got.Status != tc.want {
+			t.Errorf("%s: %s (%s)", tc.name, got.Status, got.Detail)
+		}
+	}
+}

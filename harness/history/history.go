@@ -95,6 +95,9 @@ type Injection struct {
 	// lacks what it needs (then it never ran).
 	Error         string `json:"error,omitempty"`
 	NotApplicable bool   `json:"not_applicable,omitempty"`
+	// Exception is the AWS exception of a failed API call, when the error
+	// is one.
+	Exception string `json:"exception,omitempty"`
 }
 
 // Sample is a scraped metric value.

@@ -73,9 +73,13 @@ type Poisson struct {
 
 // MixEntry weighs one operation.
 type MixEntry struct {
-	Op     string `yaml:"op" doc:"Encrypt, Decrypt, ReEncrypt or GenerateDataKey"`
+	Op     string `yaml:"op" doc:"Encrypt, Decrypt, ReEncrypt, GenerateDataKey, DecryptTampered (must fail InvalidCiphertextException) or DecryptWrongKey (must fail IncorrectKeyException)"`
 	Weight int    `yaml:"weight" doc:"relative weight (default 1)"`
 }
 
-// Operations the load knows.
-var Operations = []string{"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey"}
+// Operations the load knows. DecryptTampered decrypts an earlier
+// ciphertext with one byte of its tag flipped (the spec's
+// InvalidCiphertextException); DecryptWrongKey decrypts one naming another
+// of the load's keys as KeyId (IncorrectKeyException): both must fail,
+// and a success is a safety violation the History marks.
+var Operations = []string{"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "DecryptTampered", "DecryptWrongKey"}

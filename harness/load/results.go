@@ -86,6 +86,11 @@ func (l *loader) decodeAnswer(c *call, body []byte, req *history.Request) {
 		// PlaintextID says which plaintext was expected, for the report.
 		req.PlaintextID = c.pt
 		req.WrongPlaintext = !bytes.Equal(out.Plaintext, Plaintext(l.seed, c.pt, c.size))
+	case opDecryptTampered, opDecryptWrongKey:
+		// Either must fail: any plaintext it answers is one it must not
+		// have given.
+		req.PlaintextID = c.pt
+		req.WrongPlaintext = true
 	}
 }
 

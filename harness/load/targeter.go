@@ -22,6 +22,8 @@ const (
 	opDecrypt         = "Decrypt"
 	opReEncrypt       = "ReEncrypt"
 	opGenerateDataKey = "GenerateDataKey"
+	opDecryptTampered = "DecryptTampered"
+	opDecryptWrongKey = "DecryptWrongKey"
 )
 
 // dataKeyBytes is the NumberOfBytes of every GenerateDataKey: an AES-256
@@ -153,7 +155,7 @@ func newTargeter(postURL string, seed int64, cfg Config, keyIDs map[string]strin
 	// Shared, read-only: vegeta copies a Target's headers into each request.
 	for _, op := range Operations {
 		t.header[op] = http.Header{
-			"X-Amz-Target": {"TrentService." + op},
+			"X-Amz-Target": {"TrentService." + wireOperation(op)},
 			"Content-Type": {"application/x-amz-json-1.1"},
 		}
 	}
@@ -186,6 +188,26 @@ func (t *targeter) choose(hit uint64) choice {
 	}
 }
 
+// otherKey is the key after key in the load's list: the wrong key of a
+// DecryptWrongKey.
+func (t *targeter) otherKey(key string) string {
+	for i, k := range t.keys {
+		if k == key {
+			return t.keys[(i+1)%len(t.keys)]
+		}
+	}
+	return key
+}
+
+// wireOperation is the KMS operation a load operation calls.
+func wireOperation(op string) string {
+	switch op {
+	case opDecryptTampered, opDecryptWrongKey:
+		return opDecrypt
+	}
+	return op
+}
+
 // target is the vegeta.Targeter. A Decrypt or ReEncrypt for a key with no
 // ciphertext yet becomes an Encrypt, which is what is recorded.
 func (t *targeter) target(tgt *vegeta.Target) error {
@@ -194,7 +216,10 @@ func (t *targeter) target(tgt *vegeta.Target) error {
 	c := &call{op: ch.op, key: ch.key, size: ch.size}
 	keyID := t.keyIDs[ch.key]
 	var blob []byte
-	if c.op == opDecrypt || c.op == opReEncrypt {
+	if c.op == opDecryptWrongKey && len(t.keys) < 2 {
+		c.op = opDecrypt // no other key to name: validation says so
+	}
+	if c.op == opDecrypt || c.op == opReEncrypt || c.op == opDecryptTampered || c.op == opDecryptWrongKey {
 		if ct, ok := t.pool.pick(ch.key, ch.draw); ok {
 			c.pt, c.size, blob = ct.PlaintextID, ct.Size, ct.Blob
 		} else {
@@ -209,6 +234,14 @@ func (t *targeter) target(tgt *vegeta.Target) error {
 		in = encryptInput{KeyID: keyID, Plaintext: Plaintext(t.seed, c.pt, c.size)}
 	case opDecrypt:
 		in = decryptInput{CiphertextBlob: blob, KeyID: keyID}
+	case opDecryptTampered:
+		// The last byte is the GCM tag's: the blob stays well-formed, so
+		// only the authentication can tell.
+		tampered := append([]byte(nil), blob...)
+		tampered[len(tampered)-1] ^= 0x01
+		in = decryptInput{CiphertextBlob: tampered, KeyID: keyID}
+	case opDecryptWrongKey:
+		in = decryptInput{CiphertextBlob: blob, KeyID: t.keyIDs[t.otherKey(ch.key)]}
 	case opReEncrypt:
 		in = reEncryptInput{CiphertextBlob: blob, SourceKeyID: keyID, DestinationKeyID: keyID}
 	case opGenerateDataKey:

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/smithy-go"
+
 	"github.com/keystorm/keystorm/harness/check"
 	"github.com/keystorm/keystorm/harness/faults"
 	"github.com/keystorm/keystorm/harness/history"
@@ -44,6 +46,10 @@ func (r *runner) runEntry(ctx context.Context, e *scenario.TimelineEntry) {
 	inj.End = r.since()
 	if err != nil {
 		inj.Error = err.Error()
+		var api smithy.APIError
+		if errors.As(err, &api) {
+			inj.Exception = api.ErrorCode()
+		}
 	}
 	r.hist.Injection(inj)
 	r.setSpan(e.ID, span{Span: check.Span{Start: inj.Start, End: inj.End, Ran: true, Failed: err != nil}, done: true})

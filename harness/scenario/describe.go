@@ -332,6 +332,12 @@ func (x *Expectation) String() string {
 			fmt.Fprintf(&b, ", p99<=%s", fmtDur(s.P99))
 		}
 		fmt.Fprintf(&b, " (settle %s, at least %d requests)", fmtDur(s.Settle), s.MinRequests)
+	case x.Outcome != nil:
+		if x.Outcome.Exception == "" {
+			fmt.Fprintf(&b, "%s succeeds", x.Outcome.Entry)
+		} else {
+			fmt.Fprintf(&b, "%s fails with %s", x.Outcome.Entry, x.Outcome.Exception)
+		}
 	default:
 		b.WriteString("(no kind)")
 	}

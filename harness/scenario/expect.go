@@ -9,7 +9,7 @@ import (
 )
 
 // expectKinds are the YAML names of an expectation's kinds.
-var expectKinds = []string{"state", "sequence", "errors", "latency", "error-rate", "throughput", "integrity", "steady-state"}
+var expectKinds = []string{"state", "sequence", "errors", "latency", "error-rate", "throughput", "integrity", "steady-state", "outcome"}
 
 // Kind returns the YAML name of the expectation's kind ("state",
 // "error-rate", ...), or "" when none or several are set.
@@ -24,7 +24,7 @@ func (x *Expectation) Kind() string {
 func (x *Expectation) kinds() []string {
 	var set []string
 	for i, isSet := range []bool{x.State != nil, x.Sequence != nil, x.Errors != nil, x.Latency != nil,
-		x.ErrorRate != nil, x.Throughput != nil, x.Integrity != nil, x.SteadyState != nil} {
+		x.ErrorRate != nil, x.Throughput != nil, x.Integrity != nil, x.SteadyState != nil, x.Outcome != nil} {
 		if isSet {
 			set = append(set, expectKinds[i])
 		}
@@ -69,6 +69,8 @@ func (c *checker) expectations() {
 			c.integrityExpect(p, x.Integrity)
 		case x.SteadyState != nil:
 			c.steadyExpect(p, x.SteadyState)
+		case x.Outcome != nil:
+			c.outcomeExpect(p, x.Outcome)
 		}
 	}
 }
@@ -215,6 +217,17 @@ func (c *checker) steadyExpect(p string, x *SteadyExpect) {
 	c.fraction(p+".error-rate", x.ErrorRate)
 	if x.MinRequests < 0 {
 		c.errorf(p+".min-requests", "%d: want 0 or more", x.MinRequests)
+	}
+}
+
+func (c *checker) outcomeExpect(p string, x *OutcomeExpect) {
+	if x.Entry == "" {
+		c.errorf(p+".entry", "required: the id of the timeline entry whose answer to check")
+	} else if _, ok := c.ids[x.Entry]; !ok {
+		c.errorf(p+".entry", "unknown timeline id %q%s", x.Entry, c.knownIDs(x.Entry))
+	}
+	if x.Exception != "" && (x.Exception == AnyException || !validException(x.Exception)) {
+		c.errorf(p+".exception", "%q does not look like an exception name (want e.g. CustomKeyStoreInvalidStateException)", x.Exception)
 	}
 }
 

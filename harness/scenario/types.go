@@ -123,6 +123,7 @@ type Expectation struct {
 	Throughput   *ThroughputExpect `yaml:"throughput" doc:"successful requests per second in a window"`
 	Integrity    *IntegrityExpect  `yaml:"integrity" doc:"every acknowledged ciphertext decrypts to its plaintext; no wrong plaintext ever"`
 	SteadyState  *SteadyExpect     `yaml:"steady-state" doc:"budgets before the first fault and after the last recovery"`
+	Outcome      *OutcomeExpect    `yaml:"outcome" doc:"a timeline entry's own answer: it succeeds, or fails with an exception"`
 	Line, Column int               `yaml:"-"`
 }
 
@@ -209,6 +210,14 @@ type SteadyExpect struct {
 	Settle    time.Duration `yaml:"settle" doc:"time after the last step before 'after' starts (default 5s)"`
 	// MinRequests is the traffic each window needs to be judged at all.
 	MinRequests int64 `yaml:"min-requests" doc:"requests each window needs to be judged (default 20)"`
+}
+
+// OutcomeExpect is a timeline entry's own answer: the API call of a step
+// (a connect from the wrong state, an update of a connected store) fails
+// with Exception, or, with no Exception, succeeds.
+type OutcomeExpect struct {
+	Entry     string `yaml:"entry" doc:"the timeline entry's id"`
+	Exception string `yaml:"exception" doc:"the exception it must fail with; empty: it must succeed"`
 }
 
 // Abort stops the run early when, over the last Window of the load, the

@@ -177,6 +177,9 @@ func (c *checker) mix() {
 		if m.Op == "Encrypt" {
 			encrypt = true
 		}
+		if m.Op == "DecryptWrongKey" && len(distinct(l.Keys)) < 2 {
+			c.errorf(p+".op", "DecryptWrongKey names another of the load's keys: load.keys needs at least two")
+		}
 	}
 	if encrypt {
 		return
@@ -195,8 +198,19 @@ func (c *checker) mix() {
 		return
 	}
 	for i, m := range l.Mix {
-		if m.Op == "Decrypt" || m.Op == "ReEncrypt" {
+		if m.Op == "Decrypt" || m.Op == "ReEncrypt" || m.Op == "DecryptTampered" || m.Op == "DecryptWrongKey" {
 			c.errorf(indexPath("load.mix", i)+".op", "%s needs ciphertexts, and without Encrypt in the mix only setup.ciphertexts make them: add Encrypt to the mix, or setup.ciphertexts for %s %s", m.Op, plural(len(missing), "key", "keys"), strings.Join(missing, ", "))
 		}
 	}
+}
+
+// distinct returns names without repeats.
+func distinct(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
