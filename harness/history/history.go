@@ -98,6 +98,9 @@ type Injection struct {
 	// Exception is the AWS exception of a failed API call, when the error
 	// is one.
 	Exception string `json:"exception,omitempty"`
+	// Skipped marks a timeline entry whose moment never came (its
+	// condition never held in time): it never ran.
+	Skipped bool `json:"skipped,omitempty"`
 }
 
 // Sample is a scraped metric value.

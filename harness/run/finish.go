@@ -14,18 +14,10 @@ import (
 func (r *runner) finish(res *result.Result, invalid, aborted string) {
 	res.Duration = result.Seconds(r.since())
 	res.Invalid, res.Aborted = invalid, aborted
-	tl := check.Timeline{LoadStart: r.loadStart, LoadEnd: r.loadEnd, Entries: map[string]check.Span{}}
-	r.mu.Lock()
-	for id, s := range r.spans {
-		tl.Entries[id] = s.Span
-	}
-	r.mu.Unlock()
-	for _, e := range r.sc.Timeline {
-		if e.Fault != "" {
-			tl.Faults = append(tl.Faults, e.ID)
-		} else {
-			tl.Steps = append(tl.Steps, e.ID)
-		}
+	// The checks judge from the History alone, as a re-check later would.
+	tl, err := check.ReadTimeline(r.hist.Path(), r.sc)
+	if err != nil && res.Invalid == "" {
+		res.Invalid = "read history: " + err.Error()
 	}
 	if err := r.summarise(res); err != nil && res.Invalid == "" {
 		res.Invalid = "read history: " + err.Error()

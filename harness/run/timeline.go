@@ -29,7 +29,7 @@ func (r *runner) runEntry(ctx context.Context, e *scenario.TimelineEntry) {
 		if ctx.Err() != nil && r.loadEnded() {
 			return // the load ended first: the entry never ran
 		}
-		inj := history.Injection{ID: e.ID, Kind: string(e.Action.Kind()), Action: e.Action.Name(), Start: r.since(), End: r.since(), Error: "never happened: " + err.Error()}
+		inj := history.Injection{ID: e.ID, Kind: string(e.Action.Kind()), Action: e.Action.Name(), Start: r.since(), End: r.since(), Error: "never happened: " + err.Error(), Skipped: true}
 		r.hist.Injection(inj)
 		r.setSpan(e.ID, span{Span: check.Span{Start: inj.Start, End: inj.End, Failed: true}, done: true})
 		return

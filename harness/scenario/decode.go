@@ -37,7 +37,9 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	d := &decoder{file: file, pos: positions{}}
 	s := &Scenario{File: file}
 	d.value(root, reflect.ValueOf(s).Elem(), "")
+	d.chaos(s)
 	d.actions(s)
+	d.undraw()
 	if len(d.errs) > 0 {
 		sortByPosition(d.errs)
 		return nil, &Errors{List: d.errs}
@@ -95,6 +97,9 @@ type decoder struct {
 	file string
 	errs []*Error
 	pos  positions
+	// drawn maps the timeline entries a chaos block drew to where they
+	// came from.
+	drawn map[string]drawnFrom
 }
 
 var (

@@ -60,14 +60,14 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "A list instead of a scenario is a wrong type",
 			yaml: "- name: t\n",
-			want: []string{`x.yaml:1:1: want a mapping (with name, description, covers, seed, timeout, stack, setup, load, timeline, expect, abort), got a list`},
+			want: []string{`x.yaml:1:1: want a mapping (with name, description, covers, seed, timeout, stack, setup, load, timeline, chaos, expect, abort), got a list`},
 		},
 
 		// Unknown fields, at every level.
 		{
 			name: "An unknown field at the top level is an error, with a suggestion",
 			yaml: base + "nmae: u\n",
-			want: []string{`x.yaml:10:1: unknown field "nmae": did you mean name? (want one of: name, description, covers, seed, timeout, stack, setup, load, timeline, expect, abort)`},
+			want: []string{`x.yaml:10:1: unknown field "nmae": did you mean name? (want one of: name, description, covers, seed, timeout, stack, setup, load, timeline, chaos, expect, abort)`},
 		},
 		{
 			name: "An unknown field in a nested block is an error",
@@ -172,7 +172,7 @@ func TestParseErrors(t *testing.T) {
 			name: "Every decoding error of a file is reported, in file order",
 			yaml: "name: t\nnme: u\nload:\n  duration: 1\n  sizes: {a: 1}\ntimeline:\n  - at: 5\n    fault: delet-hsm\n",
 			want: []string{
-				`x.yaml:2:1: unknown field "nme": did you mean name? (want one of: name, description, covers, seed, timeout, stack, setup, load, timeline, expect, abort)`,
+				`x.yaml:2:1: unknown field "nme": did you mean name? (want one of: name, description, covers, seed, timeout, stack, setup, load, timeline, chaos, expect, abort)`,
 				`x.yaml:4:13: load.duration: 1 is a bare number: a duration needs a unit (want e.g. 1s, 2m)`,
 				`x.yaml:5:10: load.sizes: want a list, got a mapping`,
 				`x.yaml:7:9: timeline[0].at: 5 is a bare number: a duration needs a unit (want e.g. 5s, 2m)`,

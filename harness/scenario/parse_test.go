@@ -155,7 +155,7 @@ func TestErrorsAs(t *testing.T) {
 	if !errors.As(err, &one) {
 		t.Fatalf("errors.As(*Error) found none in %v", err)
 	}
-	want := scenario.Error{File: "x.yaml", Line: 2, Column: 1, Path: "", Msg: `unknown field "nme": did you mean name? (want one of: name, description, covers, seed, timeout, stack, setup, load, timeline, expect, abort)`}
+	want := scenario.Error{File: "x.yaml", Line: 2, Column: 1, Path: "", Msg: `unknown field "nme": did you mean name? (want one of: name, description, covers, seed, timeout, stack, setup, load, timeline, chaos, expect, abort)`}
 	if *one != want {
 		t.Errorf("first error = %+v, want %+v", *one, want)
 	}

@@ -30,6 +30,9 @@ type Scenario struct {
 	Setup    Setup           `yaml:"setup" doc:"clusters, stores, keys and ciphertexts made before the load starts"`
 	Load     load.Config     `yaml:"load" doc:"the load"`
 	Timeline []TimelineEntry `yaml:"timeline" doc:"faults and recovery steps, at a time or when a condition holds"`
+	// Chaos adds faults that arrive and heal at random (seeded) to the
+	// timeline: a soak.
+	Chaos *Chaos `yaml:"chaos" doc:"faults arriving and healing at random times drawn from the seed (a soak)"`
 	Expect   []Expectation   `yaml:"expect" doc:"what must hold"`
 	Abort    []Abort         `yaml:"abort" doc:"conditions that stop the run early"`
 
@@ -97,6 +100,34 @@ type TimelineEntry struct {
 	Action faults.Action `yaml:"-"`
 	// Line and Column locate the entry in its file.
 	Line, Column int `yaml:"-"`
+}
+
+// Chaos draws a timeline from the scenario's seed: from Start, a fault
+// picked from Faults (by weight), healed by its step after a Hold, then a
+// Gap, and again, until End. The drawn entries join the timeline with ids
+// chaos-<n> and chaos-<n>-heal, so expectations can refer to them and
+// steady-state sees them; the same seed draws the same timeline.
+type Chaos struct {
+	Start  time.Duration `yaml:"start" doc:"no fault before this time since the load started (default 0)"`
+	End    time.Duration `yaml:"end" doc:"no fault starts after this time (default: the load's duration minus the longest hold)"`
+	Hold   Span          `yaml:"hold" doc:"how long a fault lasts before its heal (default 2s..5s)"`
+	Gap    Span          `yaml:"gap" doc:"time from a heal to the next fault (default 3s..8s)"`
+	Faults []ChaosFault  `yaml:"faults" doc:"the faults to draw from, each with the step that heals it"`
+}
+
+// Span is a range of durations a time is drawn from, uniformly.
+type Span struct {
+	Min time.Duration `yaml:"min" doc:"shortest"`
+	Max time.Duration `yaml:"max" doc:"longest"`
+}
+
+// ChaosFault is a fault of the catalog and the recovery step that heals it.
+type ChaosFault struct {
+	Fault    string    `yaml:"fault" doc:"a fault of the catalog"`
+	With     yaml.Node `yaml:"with" doc:"its parameters"`
+	Heal     string    `yaml:"heal" doc:"the recovery step that undoes it"`
+	HealWith yaml.Node `yaml:"heal-with" doc:"the step's parameters"`
+	Weight   int       `yaml:"weight" doc:"relative weight when drawing (default 1)"`
 }
 
 // Condition is what a `when:` waits for: all its set fields must hold.
