@@ -32,9 +32,9 @@ type Scenario struct {
 	Timeline []TimelineEntry `yaml:"timeline" doc:"faults and recovery steps, at a time or when a condition holds"`
 	// Chaos adds faults that arrive and heal at random (seeded) to the
 	// timeline: a soak.
-	Chaos *Chaos `yaml:"chaos" doc:"faults arriving and healing at random times drawn from the seed (a soak)"`
-	Expect   []Expectation   `yaml:"expect" doc:"what must hold"`
-	Abort    []Abort         `yaml:"abort" doc:"conditions that stop the run early"`
+	Chaos  *Chaos        `yaml:"chaos" doc:"faults arriving and healing at random times drawn from the seed (a soak)"`
+	Expect []Expectation `yaml:"expect" doc:"what must hold"`
+	Abort  []Abort       `yaml:"abort" doc:"conditions that stop the run early"`
 
 	// positions records where Parse found each field, so that Validate can
 	// locate its errors and ApplyDefaults can tell a field left out from
