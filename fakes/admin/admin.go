@@ -16,6 +16,8 @@
 //	POST /v1/internal-error {"operation": "Encrypt" | "*" | "connect", "count": 1}
 //	POST /v1/backups        {"cluster_id": "..."}
 //	GET  /v1/clock          POST /v1/clock {"speed": 60} or {"advance": "168h"}
+//	GET  /v1/audit?after=N  the KMS audit log's management events (CreateKey,
+//	                        DeleteKey, ...) after the N-th: {"events": [...], "next": M}
 //
 // Answers are JSON; errors are {"error": "..."} naming the bad parameter,
 // with 400 for bad input, 404 for an unknown resource, 401 without the token.
@@ -29,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,6 +66,7 @@ func New(p *cloudhsm.Plane, k *kms.Service, token string) *API {
 	route(a, "POST /v1/backups", a.backup)
 	route(a, "POST /v1/clock", a.setClock)
 	a.mux.HandleFunc("GET /v1/clock", func(w http.ResponseWriter, r *http.Request) { a.reply(w, r, a.clock()) })
+	a.mux.HandleFunc("GET /v1/audit", a.auditEvents)
 	a.registerHSMClient()
 	return a
 }
@@ -364,4 +368,24 @@ func (a *API) setClock(ctx context.Context, in clockInput) (any, error) {
 func (a *API) clock() map[string]any {
 	clk := a.kms.Clock()
 	return map[string]any{"now": clk.Now().UTC().Format(time.RFC3339Nano), "speed": clk.Speed()}
+}
+
+// auditEvents serves the KMS audit log's management events, for scenarios
+// that assert them (DeleteKey's backingKeysDeletionStatus) and for the
+// backing key ids an operator reads from CreateKey's event.
+func (a *API) auditEvents(w http.ResponseWriter, r *http.Request) {
+	after := 0
+	if v := r.URL.Query().Get("after"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("after: %q, want a count of events (0 or more)", v)})
+			return
+		}
+		after = n
+	}
+	events, next := a.kms.AuditEvents(after)
+	if events == nil {
+		events = []kms.AuditEvent{}
+	}
+	a.reply(w, r, map[string]any{"events": events, "next": next})
 }

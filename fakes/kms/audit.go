@@ -9,12 +9,21 @@ import (
 	"time"
 )
 
-// auditLog writes CloudTrail-like events, one JSON object per line.
+// auditLog writes CloudTrail-like events, one JSON object per line, and
+// keeps the recent management events (everything but the data plane's
+// Encrypt, Decrypt, ReEncrypt and GenerateDataKey*) in memory, where
+// AuditEvents serves them: few enough to keep, and what an operator reads
+// CloudTrail for (CreateKey's backing key, DeleteKey's deletion status).
 type auditLog struct {
-	mu  sync.Mutex
-	enc *json.Encoder
-	now func() time.Time // the stack clock
+	mu   sync.Mutex
+	enc  *json.Encoder
+	now  func() time.Time // the stack clock
+	kept []AuditEvent
+	seq  int // events kept so far, including those dropped from kept
 }
+
+// auditKeep bounds the management events kept in memory.
+const auditKeep = 4096
 
 func newAuditLog(w io.Writer, now func() time.Time) *auditLog {
 	a := &auditLog{now: now}
@@ -46,7 +55,7 @@ type AuditResource struct {
 }
 
 func (a *auditLog) write(ev AuditEvent) {
-	if a.enc == nil {
+	if a.enc == nil && dataPlane(ev.EventName) {
 		return
 	}
 	b := make([]byte, 16)
@@ -57,11 +66,43 @@ func (a *auditLog) write(ev AuditEvent) {
 	ev.EventTime = a.now().UTC().Format(time.RFC3339)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.enc.Encode(ev)
+	if !dataPlane(ev.EventName) {
+		if len(a.kept) == auditKeep {
+			a.kept = append(a.kept[:0], a.kept[1:]...)
+		}
+		a.kept = append(a.kept, ev)
+		a.seq++
+	}
+	if a.enc != nil {
+		a.enc.Encode(ev)
+	}
 }
 
-// on reports whether events are recorded; callers skip building them
-// otherwise (crypto calls are the hot path).
+func dataPlane(op string) bool {
+	switch op {
+	case "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext":
+		return true
+	}
+	return false
+}
+
+// AuditEvents returns the management events kept since the after-th (0:
+// all kept) and the number to pass next time.
+func (s *Service) AuditEvents(after int) ([]AuditEvent, int) {
+	a := s.audit
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	first := a.seq - len(a.kept) // sequence number of kept[0]
+	from := max(after-first, 0)
+	if from > len(a.kept) {
+		from = len(a.kept)
+	}
+	return append([]AuditEvent(nil), a.kept[from:]...), a.seq
+}
+
+// on reports whether data-plane events are recorded; crypto calls skip
+// building them otherwise (they are the hot path). Management events are
+// always recorded.
 func (a *auditLog) on() bool { return a.enc != nil }
 
 // call records an API call on a key.

@@ -194,9 +194,8 @@ func (s *Service) CreateKey(in CreateKeyInput) (*KeyMetadataOutput, error) {
 	k.created = s.clock.Now()
 	s.keys[k.id] = k
 	md := s.metadata(k)
-	if s.audit.on() {
-		s.audit.call("CreateKey", k.arn, map[string]any{"origin": origin, "customKeyStoreId": k.storeID}, auditCrypto(k))
-	}
+	// A management event: always kept (AuditEvents serves it).
+	s.audit.call("CreateKey", k.arn, map[string]any{"origin": origin, "customKeyStoreId": k.storeID}, auditCrypto(k))
 	return &KeyMetadataOutput{KeyMetadata: md}, nil
 }
 

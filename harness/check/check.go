@@ -155,6 +155,8 @@ func evaluateOne(e scenario.Expectation, in Input) (r result.Expectation) {
 		return checkSteady(*e.SteadyState, in)
 	case e.Outcome != nil:
 		return checkOutcome(*e.Outcome, in)
+	case e.Audit != nil:
+		return checkAudit(*e.Audit, in)
 	}
 	return result.Expectation{Kind: "unknown", Status: result.Unknown, Detail: "empty expectation"}
 }

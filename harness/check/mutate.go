@@ -74,6 +74,17 @@ func Mutants(e scenario.Expectation) []scenario.Expectation {
 		m := *e.SteadyState
 		m.P99 = time.Nanosecond
 		add(scenario.Expectation{SteadyState: &m})
+	case e.Audit != nil:
+		m := *e.Audit
+		switch m.DeletionStatus {
+		case "SUCCESS":
+			m.DeletionStatus = "FAILURE"
+		case "FAILURE":
+			m.DeletionStatus = "SUCCESS"
+		default:
+			m.Event = "Never" + m.Event
+		}
+		add(scenario.Expectation{Audit: &m})
 	case e.Outcome != nil:
 		m := *e.Outcome
 		if m.Exception == "" {

@@ -59,6 +59,13 @@ func (f *DeleteKeyMaterial) Inject(ctx context.Context, env *Env) (err error) {
 	if storeID == "" {
 		return fmt.Errorf("key %s is not in a custom key store: it has no backing key", keyID)
 	}
+	return deleteMaterial(ctx, env, storeID, f.Key, keyID)
+}
+
+// deleteMaterial is procedure 4 in, `key delete` of the named key's backing
+// key, procedure 4 out, on the cluster that backs the store now; the store
+// is left in the connection state it was found in.
+func deleteMaterial(ctx context.Context, env *Env, storeID, keyName, keyLabel string) error {
 	st, err := settleStore(ctx, env, storeID)
 	if err != nil {
 		return err
@@ -82,7 +89,7 @@ func (f *DeleteKeyMaterial) Inject(ctx context.Context, env *Env) (err error) {
 	// Out of procedure 4 whether or not the key went: a store left with a
 	// password KMS does not know would fail its next connect for a reason
 	// of the action's making.
-	deleted := f.deleteBackingKey(ctx, env, c.ID, keyID, password)
+	deleted := (&DeleteKeyMaterial{Key: keyName}).deleteBackingKey(ctx, env, c.ID, keyLabel, password)
 	return errors.Join(deleted, restoreStore(ctx, env, storeID, password, wasConnected))
 }
 

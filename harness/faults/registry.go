@@ -23,6 +23,7 @@ var catalog = []Entry{
 	{Name: "delete-kmsuser", Kind: KindFault, Summary: "As admin (CO), delete kmsuser (it must own no keys; store DISCONNECTED): a connect fails USER_NOT_FOUND; fix: create-kmsuser, update-store.", New: func() Action { return &DeleteKmsuser{} }},
 	{Name: "login-kmsuser", Kind: KindFault, Summary: "Log in as kmsuser and hold the login (procedure 4, in; store DISCONNECTED): a connect fails USER_LOGGED_IN; fix: logout-kmsuser.", New: func() Action { return &LoginKmsuser{} }},
 	{Name: "delete-key-material", Kind: KindFault, Summary: "Delete a key's backing key from the HSMs (procedures 4 and 5), leaving the store connected as found: the key fails KMSInvalidStateException; fix: procedure 6.", New: func() Action { return &DeleteKeyMaterial{} }},
+	{Name: "delete-orphaned-material", Kind: KindStep, Summary: "Procedure 5: as kmsuser, delete the backing key of a KMS key deleted while its store was disconnected (DeleteKey audit event FAILURE), by its backingKeyId; the store is left as found.", New: func() Action { return &DeleteOrphanedMaterial{} }},
 	{Name: "exhaust-sessions", Kind: KindFault, Summary: "Cap PKCS#11 sessions per HSM, stack-wide (admin): bursts fail KMSInternalException about PKCS #11 sessions; back off (procedure 7).", New: func() Action { return &ExhaustSessions{MaxPerHSM: 1} }},
 	{Name: "internal-error", Kind: KindFault, Summary: "Fail the next calls of an operation (admin): KMSInternalException, or INTERNAL_ERROR for \"connect\"; fix: retry.", New: func() Action { return &InternalError{Operation: "*", Count: 1} }},
 

@@ -119,8 +119,26 @@ type Note struct {
 	Text string        `json:"text"`
 }
 
+// Audit is one event of the target's audit log (CloudTrail's shape, as
+// the target wrote it), read at the end of the run.
+type Audit struct {
+	Event json.RawMessage `json:"event"`
+}
+
+// Binding records what a scenario name stands for on the target: a store
+// or key id (and a key's ARN, which the audit log uses).
+type Binding struct {
+	At   time.Duration `json:"at"`
+	Kind string        `json:"kind"` // "store" or "key"
+	Name string        `json:"name"`
+	ID   string        `json:"id"`
+	ARN  string        `json:"arn,omitempty"`
+}
+
 // Event is one line of the history: exactly one field is set.
 type Event struct {
+	Binding    *Binding    `json:"bind,omitempty"`
+	Audit      *Audit      `json:"audit,omitempty"`
 	Request    *Request    `json:"req,omitempty"`
 	Transition *Transition `json:"tr,omitempty"`
 	Injection  *Injection  `json:"inj,omitempty"`

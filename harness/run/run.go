@@ -285,6 +285,9 @@ func (r *runner) execute(ctx context.Context) (invalid, aborted string) {
 			invalid = "verify: " + err.Error()
 		}
 	}
+	if err := r.recordAudit(ctx); err != nil && invalid == "" && ctx.Err() == nil {
+		invalid = err.Error()
+	}
 	return invalid, aborted
 }
 

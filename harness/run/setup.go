@@ -60,6 +60,7 @@ func (r *runner) setup(ctx context.Context) error {
 			}
 			id := aws.ToString(out.CustomKeyStoreId)
 			r.env.BindStore(st.Name, id)
+			r.hist.Add(history.Event{Binding: &history.Binding{At: r.since(), Kind: "store", Name: st.Name, ID: id}})
 			r.observer.Watch("store", st.Name, id)
 			r.created.stores = append(r.created.stores, id)
 			return nil
@@ -96,6 +97,7 @@ func (r *runner) setup(ctx context.Context) error {
 			return err
 		}
 	}
+	arns := map[string]string{} // key ARN -> name
 	for _, k := range sc.Setup.Keys {
 		err := r.stamp(ctx, "setup:key:"+k.Name, "create-key", func(ctx context.Context) error {
 			in := &kms.CreateKeyInput{Description: aws.String(fmt.Sprintf("keystorm %s %s", sc.Name, k.Name))}
@@ -111,6 +113,8 @@ func (r *runner) setup(ctx context.Context) error {
 				return fmt.Errorf("create key %s: %w", k.Name, err)
 			}
 			id := aws.ToString(out.KeyMetadata.KeyId)
+			arns[aws.ToString(out.KeyMetadata.Arn)] = k.Name
+			r.hist.Add(history.Event{Binding: &history.Binding{At: r.since(), Kind: "key", Name: k.Name, ID: id, ARN: aws.ToString(out.KeyMetadata.Arn)}})
 			r.env.BindKey(k.Name, id)
 			r.observer.Watch("key", k.Name, id)
 			r.created.keys = append(r.created.keys, id)
@@ -119,6 +123,9 @@ func (r *runner) setup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+	}
+	if err := r.bindBackingKeys(ctx, arns); err != nil {
+		return err
 	}
 	for _, keep := range sc.Setup.Ciphertexts {
 		err := r.stamp(ctx, "setup:ciphertexts:"+keep.Key, "encrypt", func(ctx context.Context) error {

@@ -338,6 +338,11 @@ func (x *Expectation) String() string {
 		} else {
 			fmt.Fprintf(&b, "%s fails with %s", x.Outcome.Entry, x.Outcome.Exception)
 		}
+	case x.Audit != nil:
+		fmt.Fprintf(&b, "audit log has %s for key %s", x.Audit.Event, x.Audit.Key)
+		if x.Audit.DeletionStatus != "" {
+			fmt.Fprintf(&b, " with deletion status %s", x.Audit.DeletionStatus)
+		}
 	default:
 		b.WriteString("(no kind)")
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // expectKinds are the YAML names of an expectation's kinds.
-var expectKinds = []string{"state", "sequence", "errors", "latency", "error-rate", "throughput", "integrity", "steady-state", "outcome"}
+var expectKinds = []string{"state", "sequence", "errors", "latency", "error-rate", "throughput", "integrity", "steady-state", "outcome", "audit"}
 
 // Kind returns the YAML name of the expectation's kind ("state",
 // "error-rate", ...), or "" when none or several are set.
@@ -24,7 +24,7 @@ func (x *Expectation) Kind() string {
 func (x *Expectation) kinds() []string {
 	var set []string
 	for i, isSet := range []bool{x.State != nil, x.Sequence != nil, x.Errors != nil, x.Latency != nil,
-		x.ErrorRate != nil, x.Throughput != nil, x.Integrity != nil, x.SteadyState != nil, x.Outcome != nil} {
+		x.ErrorRate != nil, x.Throughput != nil, x.Integrity != nil, x.SteadyState != nil, x.Outcome != nil, x.Audit != nil} {
 		if isSet {
 			set = append(set, expectKinds[i])
 		}
@@ -71,6 +71,8 @@ func (c *checker) expectations() {
 			c.steadyExpect(p, x.SteadyState)
 		case x.Outcome != nil:
 			c.outcomeExpect(p, x.Outcome)
+		case x.Audit != nil:
+			c.auditExpect(p, x.Audit)
 		}
 	}
 }
@@ -228,6 +230,25 @@ func (c *checker) outcomeExpect(p string, x *OutcomeExpect) {
 	}
 	if x.Exception != "" && (x.Exception == AnyException || !validException(x.Exception)) {
 		c.errorf(p+".exception", "%q does not look like an exception name (want e.g. CustomKeyStoreInvalidStateException)", x.Exception)
+	}
+}
+
+func (c *checker) auditExpect(p string, x *AuditExpect) {
+	if x.Event == "" {
+		c.errorf(p+".event", "required: the event's name, such as DeleteKey")
+	}
+	if x.Key == "" {
+		c.errorf(p+".key", "required: the key the event is about")
+	} else {
+		c.reference(kindKey, x.Key, p+".key", -1)
+	}
+	switch x.DeletionStatus {
+	case "", "SUCCESS", "FAILURE":
+	default:
+		c.errorf(p+".deletion-status", "%q: want SUCCESS or FAILURE", x.DeletionStatus)
+	}
+	if x.DeletionStatus != "" && x.Event != "DeleteKey" {
+		c.errorf(p+".deletion-status", "only DeleteKey events have one (event is %s)", x.Event)
 	}
 }
 

@@ -155,6 +155,7 @@ type Expectation struct {
 	Integrity    *IntegrityExpect  `yaml:"integrity" doc:"every acknowledged ciphertext decrypts to its plaintext; no wrong plaintext ever"`
 	SteadyState  *SteadyExpect     `yaml:"steady-state" doc:"budgets before the first fault and after the last recovery"`
 	Outcome      *OutcomeExpect    `yaml:"outcome" doc:"a timeline entry's own answer: it succeeds, or fails with an exception"`
+	Audit        *AuditExpect      `yaml:"audit" doc:"an event of the target's audit log (CloudTrail's shape)"`
 	Line, Column int               `yaml:"-"`
 }
 
@@ -249,6 +250,15 @@ type SteadyExpect struct {
 type OutcomeExpect struct {
 	Entry     string `yaml:"entry" doc:"the timeline entry's id"`
 	Exception string `yaml:"exception" doc:"the exception it must fail with; empty: it must succeed"`
+}
+
+// AuditExpect asks for an event of the audit log about a key: its name,
+// and for DeleteKey the backing key's deletion status (SUCCESS, or
+// FAILURE when the material is orphaned).
+type AuditExpect struct {
+	Event          string `yaml:"event" doc:"the event name, such as DeleteKey"`
+	Key            string `yaml:"key" doc:"the key's name: the event is about it"`
+	DeletionStatus string `yaml:"deletion-status" doc:"DeleteKey's backingKeysDeletionStatus: SUCCESS or FAILURE"`
 }
 
 // Abort stops the run early when, over the last Window of the load, the

@@ -46,7 +46,7 @@ func TestValidateErrors(t *testing.T) {
 		{
 			name: "An empty expectation needs a kind",
 			yaml: base + "expect:\n  - id: nothing\n",
-			want: []string{`x.yaml:11:5: expect[0]: required: one of state, sequence, errors, latency, error-rate, throughput, integrity, steady-state, outcome`},
+			want: []string{`x.yaml:11:5: expect[0]: required: one of state, sequence, errors, latency, error-rate, throughput, integrity, steady-state, outcome, audit`},
 		},
 
 		// The setup.

@@ -56,10 +56,13 @@ const (
 	Clock Capability = "clock"
 	// Metrics is the stack's Prometheus /metrics endpoint.
 	Metrics Capability = "metrics"
+	// Audit is the KMS audit log's management events, through the admin
+	// API (CloudTrail, for a real account).
+	Audit Capability = "audit"
 )
 
 // Capabilities lists every capability, in a stable order.
-var Capabilities = []Capability{KMS, ControlPlane, HSMClient, Admin, Clock, Metrics}
+var Capabilities = []Capability{KMS, ControlPlane, HSMClient, Admin, Clock, Metrics, Audit}
 
 // Stack is a running target.
 type Stack interface {
@@ -192,7 +195,7 @@ func newRemote(kind string, info Info, httpClient *http.Client) *remote {
 		})
 	}
 	if info.AdminEndpoint != "" {
-		r.caps = append(r.caps, Admin, HSMClient, Clock)
+		r.caps = append(r.caps, Admin, HSMClient, Clock, Audit)
 		r.admin = &AdminClient{Endpoint: strings.TrimRight(info.AdminEndpoint, "/"), Token: info.AdminToken, HTTP: httpClient}
 	}
 	if info.MetricsEndpoint != "" {
