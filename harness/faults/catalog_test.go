@@ -147,6 +147,7 @@ func TestValidate(t *testing.T) {
 		{"logout-kmsuser", func(faults.Action) {}, []string{"cluster:"}},
 		{"delete-key-material", func(faults.Action) {}, []string{"key:"}},
 		{"delete-orphaned-material", func(faults.Action) {}, []string{"store:", "key:"}},
+		{"delete-store", func(faults.Action) {}, []string{"store:"}},
 		{"exhaust-sessions", func(a faults.Action) { a.(*faults.ExhaustSessions).MaxPerHSM = 0 }, []string{"max-per-hsm:"}},
 		{"restore-sessions", func(a faults.Action) { a.(*faults.RestoreSessions).MaxPerHSM = -1 }, []string{"max-per-hsm:"}},
 		{"internal-error", func(a faults.Action) {
