@@ -250,3 +250,30 @@ func TestOutcome(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorsByMessage: KMSInvalidStateException's causes differ only by
+// message; a message filter tells them apart.
+func TestErrorsByMessage(t *testing.T) {
+	t.Parallel()
+	msg := func(at time.Duration, m string) history.Event {
+		return history.Event{Request: &history.Request{Op: "Encrypt", Intended: at, Done: at, Status: 400, Exception: "KMSInvalidStateException", Message: m}}
+	}
+	path := writeHistory(t, msg(1*s, "KMS cannot communicate with your CloudHSM cluster. This might be a transient network issue."),
+		msg(2*s, "KMS cannot communicate with your CloudHSM cluster. This might be a transient network issue."),
+		msg(3*s, "... because the kmsuser is locked out ..."))
+	in := check.Input{History: path, Timeline: timeline}
+	for _, tc := range []struct {
+		name string
+		e    scenario.ErrorsExpect
+		want result.Status
+	}{
+		{"the network message twice - pass", scenario.ErrorsExpect{Exception: "KMSInvalidStateException", Message: "transient network issue", Min: i64(2)}, result.Pass},
+		{"the network message only, but a lockout answer too - fail", scenario.ErrorsExpect{Exception: "KMSInvalidStateException", Message: "transient network issue", Min: i64(1), Only: true}, result.Fail},
+		{"the lockout message three times - fail", scenario.ErrorsExpect{Exception: "KMSInvalidStateException", Message: "locked out", Min: i64(3)}, result.Fail},
+	} {
+		got := check.Evaluate([]scenario.Expectation{{Errors: &tc.e}}, in)[0]
+		if got.Status != tc.want {
+			t.Errorf("%s: %s (%s)", tc.name, got.Status, got.Detail)
+		}
+	}
+}

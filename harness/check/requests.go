@@ -84,6 +84,9 @@ func checkErrors(e scenario.ErrorsExpect, in Input) result.Expectation {
 	if e.Key != "" {
 		desc += " with key " + e.Key
 	}
+	if e.Message != "" {
+		desc += fmt.Sprintf(" saying %q", e.Message)
+	}
 	switch {
 	case e.Min != nil && e.Max != nil:
 		desc = fmt.Sprintf("%d to %d × %s", *e.Min, *e.Max, desc)
@@ -109,9 +112,22 @@ func checkErrors(e scenario.ErrorsExpect, in Input) result.Expectation {
 		return r
 	}
 	var n int64
-	if e.Exception == "any" {
+	switch {
+	case e.Message != "":
+		err = scanRequests(in.History, from, to, func(q *history.Request) {
+			if (e.Op == "" || q.Op == e.Op) && (e.Key == "" || q.Key == e.Key) && !q.OK() &&
+				(e.Exception == "any" || q.Outcome() == e.Exception) && strings.Contains(q.Message, e.Message) {
+				n++
+			}
+		})
+		if err != nil {
+			r.Status, r.Detail = result.Unknown, err.Error()
+			return r
+		}
+		what += fmt.Sprintf(" (message %q)", e.Message)
+	case e.Exception == "any":
 		n = t.failed
-	} else {
+	default:
 		n = t.byOutcome[e.Exception]
 	}
 	r.Detail = fmt.Sprintf("%d × %s of %d requests (%s)", n, what, t.total, t.outcomes())
@@ -123,7 +139,7 @@ func checkErrors(e scenario.ErrorsExpect, in Input) result.Expectation {
 	if (e.Min != nil && n < *e.Min) || (e.Max != nil && n > *e.Max) {
 		r.Status = result.Fail
 	}
-	if e.Only && e.Exception != "any" && t.failed > t.byOutcome[e.Exception] {
+	if e.Only && (e.Message != "" || e.Exception != "any") && t.failed > n {
 		r.Status = result.Fail
 		r.Detail += "; other failures appeared"
 	}

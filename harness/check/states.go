@@ -120,10 +120,13 @@ func checkState(e scenario.StateExpect, in Input) result.Expectation {
 	}
 	r.Status, r.Detail = result.Pass, fmt.Sprintf("reached %s %s after %s", e.To, fmtDur(at-from), after)
 	if e.Stays {
-		last := ts[len(ts)-1]
-		if !match(last) {
-			r.Status = result.Fail
-			r.Detail += fmt.Sprintf(", but left it: %s at %s", last.To, fmtAt(last.At-in.Timeline.LoadStart))
+		// Stays means never leaves again, not "is back by the end".
+		for _, tr := range ts[found+1:] {
+			if !match(tr) {
+				r.Status = result.Fail
+				r.Detail += fmt.Sprintf(", but left it: %s at %s", describeOne(tr), fmtAt(tr.At-in.Timeline.LoadStart))
+				break
+			}
 		}
 	}
 	return r
@@ -173,4 +176,11 @@ func checkSequence(e scenario.SequenceExpect, in Input) result.Expectation {
 
 func fmtDur(d time.Duration) string {
 	return d.Round(time.Millisecond).String()
+}
+
+func describeOne(tr history.Transition) string {
+	if tr.Code != "" {
+		return tr.To + "/" + tr.Code
+	}
+	return tr.To
 }

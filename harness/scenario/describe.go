@@ -269,6 +269,9 @@ func (x *Expectation) String() string {
 	case x.Errors != nil:
 		e := x.Errors
 		fmt.Fprintf(&b, "%s%s", e.Exception, filterString(e.Op, e.Key))
+		if e.Message != "" {
+			fmt.Fprintf(&b, " saying %q", e.Message)
+		}
 		switch {
 		case e.Min != nil && e.Max != nil:
 			fmt.Fprintf(&b, " %d..%d times", *e.Min, *e.Max)

@@ -192,8 +192,11 @@ type ErrorsExpect struct {
 	Exception string `yaml:"exception" doc:"the KMS exception, such as KMSInvalidStateException; 'any' for every failure"`
 	Op        string `yaml:"op" doc:"only this operation"`
 	Key       string `yaml:"key" doc:"only this key"`
-	Window    Window `yaml:"window" doc:"where to count"`
-	Min       *int64 `yaml:"min" doc:"at least this many"`
+	// Message narrows Exception to answers whose message contains it: the
+	// spec tells KMSInvalidStateException's causes apart by message.
+	Message string `yaml:"message" doc:"only failures whose message contains this text"`
+	Window  Window `yaml:"window" doc:"where to count"`
+	Min     *int64 `yaml:"min" doc:"at least this many"`
 	Max       *int64 `yaml:"max" doc:"at most this many"`
 	// Only asks that no other exception appears in the window.
 	Only bool `yaml:"only" doc:"no other failure may appear in the window"`
