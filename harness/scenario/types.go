@@ -197,7 +197,7 @@ type ErrorsExpect struct {
 	Message string `yaml:"message" doc:"only failures whose message contains this text"`
 	Window  Window `yaml:"window" doc:"where to count"`
 	Min     *int64 `yaml:"min" doc:"at least this many"`
-	Max       *int64 `yaml:"max" doc:"at most this many"`
+	Max     *int64 `yaml:"max" doc:"at most this many"`
 	// Only asks that no other exception appears in the window.
 	Only bool `yaml:"only" doc:"no other failure may appear in the window"`
 }
