@@ -280,17 +280,21 @@ func (s *Service) open(ctx context.Context, blob []byte, wantKey string, ec map[
 		return nil, nil, errf(InvalidCiphertext, "The ciphertext is invalid.")
 	}
 	s.mu.Lock()
+	// The request's KeyId is checked first: a key that does not exist is
+	// NotFoundException (spec section 4), whatever the ciphertext says.
+	var want *key
+	if wantKey != "" {
+		if want, err = s.resolveKey(wantKey); err != nil {
+			s.mu.Unlock()
+			return nil, nil, err
+		}
+	}
 	k, ok := s.keys[keyID]
 	if !ok {
 		s.mu.Unlock()
 		return nil, nil, errf(InvalidCiphertext, "The ciphertext refers to a KMS key that does not exist in this account and Region.")
 	}
-	if wantKey != "" {
-		want, err := s.resolveKey(wantKey)
-		if err != nil {
-			s.mu.Unlock()
-			return nil, nil, err
-		}
+	if want != nil {
 		if want != k {
 			s.mu.Unlock()
 			return nil, nil, errf(IncorrectKey, "The key ID in the request does not identify the KMS key that was used to encrypt the ciphertext.")

@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/keystorm/keystorm/harness/history"
@@ -17,6 +18,10 @@ import (
 // wrong plaintext fails the run outright.
 func checkIntegrity(e scenario.IntegrityExpect, in Input) result.Expectation {
 	r := result.Expectation{Kind: "integrity", Description: "every acknowledged ciphertext decrypts to its plaintext after the run, and no Decrypt returns a wrong plaintext"}
+	if len(e.Keys) > 0 {
+		r.Description += " (keys " + strings.Join(e.Keys, ", ") + ")"
+	}
+	judged := func(key string) bool { return len(e.Keys) == 0 || slices.Contains(e.Keys, key) }
 	type verdict struct{ op, outcome string }
 	acked := map[uint64]string{} // seq -> op of the acknowledged encrypts
 	verified := map[uint64]verdict{}
@@ -24,7 +29,7 @@ func checkIntegrity(e scenario.IntegrityExpect, in Input) result.Expectation {
 	var examples []string
 	err := history.Scan(in.History, func(ev history.Event) error {
 		req := ev.Request
-		if req == nil {
+		if req == nil || !judged(req.Key) {
 			return nil
 		}
 		switch {

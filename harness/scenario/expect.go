@@ -206,6 +206,9 @@ func (c *checker) integrityExpect(p string, x *IntegrityExpect) {
 	if x.Sample < 0 {
 		c.errorf(p+".sample", "%d: want 0 (all) or more", x.Sample)
 	}
+	for i, k := range x.Keys {
+		c.reference(kindKey, k, indexPath(p+".keys", i), -1)
+	}
 	encrypts := slices.ContainsFunc(c.s.Load.Mix, func(m load.MixEntry) bool { return m.Op == "Encrypt" })
 	if !encrypts && len(c.s.Setup.Ciphertexts) == 0 {
 		c.errorf(p, "nothing to check: the mix has no Encrypt and the setup no ciphertexts")

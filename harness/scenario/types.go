@@ -235,6 +235,9 @@ type IntegrityExpect struct {
 	// Sample limits how many load ciphertexts are re-decrypted (0: all);
 	// setup ciphertexts are always all checked.
 	Sample int `yaml:"sample" doc:"re-decrypt at most this many of the load's ciphertexts (0: all)"`
+	// Keys limits the check to these keys' ciphertexts (a scenario that
+	// deletes a key on purpose loses its data by design).
+	Keys []string `yaml:"keys" doc:"only these keys' ciphertexts (default: every key's)"`
 }
 
 // SteadyExpect holds the same budgets before the first fault and after the
