@@ -53,9 +53,13 @@ vet: deps
 	@unformatted=$$(gofmt -l .); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 
-## test: vet, then all tests with the race detector.
+## test: vet; every package's tests with the race detector; then the
+## resilience gate: the whole scenario library on the embedded stack (two
+## scenarios at a time, without the race detector, whose slowdown would
+## make the load generator miss its schedule).
 test: vet
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/scenarios$$')
+	$(GO) test -count=1 -timeout 30m ./scenarios/
 
 ## bench: raw C_Encrypt/C_Decrypt against the same work through the pool;
 ## raw C_Encrypt against a SigV4-signed KMS Encrypt through the whole stack;
