@@ -8,8 +8,9 @@ import (
 
 // CreateKmsuser is the crypto officer (admin) creating the crypto user
 // kmsuser: the fix of USER_NOT_FOUND, followed by update-store
-// `password: known` (Env records the password). Keys the old kmsuser owned
-// are gone with it.
+// `password: known` (Env records the password). The HSMs refuse to delete a
+// user who owns keys (delete-kmsuser), so a cluster that lost kmsuser had
+// no key material of its store's.
 type CreateKmsuser struct {
 	Cluster string `yaml:"cluster" doc:"the cluster's name in the scenario"`
 	// Password is empty for a fresh random one.
