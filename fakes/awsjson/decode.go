@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"io"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -29,19 +28,22 @@ const (
 // members are truncated, blobs are decoded from base64. The result holds only
 // map[string]any (structures and maps), []any, string, int64, float64, bool and []byte.
 // A body that cannot be deserialized is a SerializationException.
+//
+// It reads the body once, guided by the shape, rather than decoding it into a generic tree
+// and converting that: unknown members are skipped without being built. The result and the
+// errors are those of the two-pass decoder it replaced (decode_oracle_test.go): a repeated
+// member counts only in its last occurrence, and a structure reports the failing member
+// first in model order.
 func (m *Model) decodeBody(shape *Shape, body []byte) (map[string]any, *Error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber() // keep integers exact; float64 would round longs
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	// A document that does not parse is refused whole, before any member is converted, as
+	// the frontend parses before it converts; the reader then meets only valid JSON.
+	if !json.Valid(body) {
 		return nil, serializationError("")
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, serializationError("") // trailing data after the document
-	}
-	switch v.(type) {
-	case map[string]any:
-	case []any:
+	r := reader{data: body}
+	switch r.kind() {
+	case kindObject:
+	case kindArray:
 		return nil, serializationError(msgStartOfList)
 	default:
 		return nil, serializationError("")
@@ -49,178 +51,283 @@ func (m *Model) decodeBody(shape *Shape, body []byte) (map[string]any, *Error) {
 	if shape == nil {
 		return map[string]any{}, nil // an operation without input still takes an object
 	}
-	out, err := m.decodeValue(shape, v)
-	if err != nil {
-		return nil, err
-	}
-	return out.(map[string]any), nil
+	return m.decodeStructure(shape, &r)
 }
 
 func serializationError(message string) *Error {
 	return clientError(SerializationException, message)
 }
 
-// decodeValue converts one non-null JSON value to shape.
-func (m *Model) decodeValue(shape *Shape, v any) (any, *Error) {
+// decodeValue reads the next value, which is not null, as shape. It consumes the whole
+// value even when it fails, so that the enclosing object or array can be read on.
+func (m *Model) decodeValue(shape *Shape, r *reader) (any, *Error) {
+	k := r.kind()
+	want := kindObject
+	switch shape.Type {
+	case "list":
+		want = kindArray
+	case "structure", "map":
+	default:
+		return decodeScalar(shape.Type, k, r)
+	}
+	if k != want {
+		r.skip()
+		return nil, containerMismatch(shape.Type, k)
+	}
 	switch shape.Type {
 	case "structure":
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return nil, mismatch(v, msgNotStruct)
-		}
-		out := make(map[string]any, len(obj))
-		for _, mem := range shape.Members {
-			val, present := obj[mem.Name]
-			if !present || val == nil {
-				continue
-			}
-			conv, err := m.decodeValue(m.Shapes[mem.Shape], val)
-			if err != nil {
-				return nil, err
-			}
-			out[mem.Name] = conv
-		}
-		return out, nil
+		return m.decodeStructure(shape, r)
 	case "list":
-		arr, ok := v.([]any)
-		if !ok {
-			if _, isMap := v.(map[string]any); isMap {
-				return nil, serializationError(msgStartOfMap)
+		return m.decodeList(shape, r)
+	}
+	return m.decodeMap(shape, r)
+}
+
+// containerMismatch is the message for a value of the wrong JSON type where a structure,
+// list or map belongs.
+func containerMismatch(typ string, k kind) *Error {
+	switch {
+	case k == kindArray:
+		return serializationError(msgStartOfList)
+	case typ == "list" && k == kindObject:
+		return serializationError(msgStartOfMap)
+	case typ == "list":
+		return serializationError(msgNotList)
+	case typ == "map":
+		return serializationError(msgNotMap)
+	}
+	return serializationError(msgNotStruct)
+}
+
+// decodeStructure reads an object as a structure: known members only, nulls absent.
+func (m *Model) decodeStructure(shape *Shape, r *reader) (map[string]any, *Error) {
+	out := make(map[string]any, len(shape.Members))
+	var failed map[int]*Error // by member index; nil until a member fails
+	r.enter()
+	for r.more() {
+		i, known := shape.byName[string(r.name())]
+		if !known || r.kind() == kindNull {
+			r.skip()
+			if known { // a null overrides an earlier occurrence of the member
+				delete(out, shape.Members[i].Name)
+				delete(failed, i)
 			}
-			return nil, serializationError(msgNotList)
+			continue
 		}
-		elem := m.Shapes[shape.Element]
-		out := make([]any, 0, len(arr))
-		for _, e := range arr {
-			if e == nil {
-				continue
+		mem := shape.Members[i]
+		v, err := m.decodeValue(m.Shapes[mem.Shape], r)
+		if err != nil {
+			if failed == nil {
+				failed = map[int]*Error{}
 			}
-			conv, err := m.decodeValue(elem, e)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, conv)
+			failed[i] = err
+			delete(out, mem.Name)
+			continue
 		}
-		return out, nil
-	case "map":
-		obj, ok := v.(map[string]any)
-		if !ok {
-			if _, isList := v.([]any); isList {
-				return nil, serializationError(msgStartOfList)
-			}
-			return nil, serializationError(msgNotMap)
+		out[mem.Name] = v
+		delete(failed, i)
+	}
+	if len(failed) > 0 {
+		return nil, failed[firstKey(failed)]
+	}
+	return out, nil
+}
+
+// decodeList reads an array: nulls are dropped, the first failing element answers.
+func (m *Model) decodeList(shape *Shape, r *reader) ([]any, *Error) {
+	elem := m.Shapes[shape.Element]
+	out := []any{}
+	var failed *Error
+	r.enter()
+	for r.more() {
+		if failed != nil || r.kind() == kindNull {
+			r.skip()
+			continue
 		}
-		valShape := m.Shapes[shape.Value]
-		out := make(map[string]any, len(obj))
-		for k, e := range obj {
-			if e == nil {
-				continue
-			}
-			conv, err := m.decodeValue(valShape, e)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = conv
+		v, err := m.decodeValue(elem, r)
+		if err != nil {
+			failed = err
+			continue
 		}
-		return out, nil
+		out = append(out, v)
+	}
+	if failed != nil {
+		return nil, failed
+	}
+	return out, nil
+}
+
+// decodeMap reads an object as a map: every key, null values dropped. When several
+// values fail, the one under the smallest key answers (the frontend names one of them).
+func (m *Model) decodeMap(shape *Shape, r *reader) (map[string]any, *Error) {
+	valShape := m.Shapes[shape.Value]
+	out := map[string]any{}
+	var failed map[string]*Error
+	r.enter()
+	for r.more() {
+		k := string(r.name())
+		if r.kind() == kindNull {
+			r.skip()
+			delete(out, k)
+			delete(failed, k)
+			continue
+		}
+		v, err := m.decodeValue(valShape, r)
+		if err != nil {
+			if failed == nil {
+				failed = map[string]*Error{}
+			}
+			failed[k] = err
+			delete(out, k)
+			continue
+		}
+		out[k] = v
+		delete(failed, k)
+	}
+	if len(failed) > 0 {
+		return nil, failed[firstKey(failed)]
+	}
+	return out, nil
+}
+
+// firstKey is the smallest key of a non-empty map.
+func firstKey[K int | string, V any](m map[K]V) K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return slices.Min(keys)
+}
+
+// decodeScalar reads the next value, of kind k, as a scalar type.
+func decodeScalar(typ string, k kind, r *reader) (any, *Error) {
+	switch k {
+	case kindObject, kindArray:
+		r.skip()
+		return nil, scalarMismatch(k, scalarTarget(typ))
+	case kindString:
+		return convertScalar(typ, k, r.rawString())
+	}
+	return convertScalar(typ, k, r.literal())
+}
+
+// convertScalar converts a string, number or boolean token to a scalar type.
+func convertScalar(typ string, k kind, tok []byte) (any, *Error) {
+	switch typ {
 	case "string":
-		if s, ok := v.(string); ok {
-			return s, nil
+		if k == kindString {
+			return unquote(tok), nil
 		}
-		return nil, scalarMismatch(v, "a String")
 	case "integer":
-		return decodeInteger(v, math.MinInt32, math.MaxInt32, "an Integer")
+		if k == kindNumber {
+			return decodeInteger(string(tok), math.MinInt32, math.MaxInt32, "an Integer")
+		}
 	case "long":
-		return decodeInteger(v, math.MinInt64, math.MaxInt64, "a Long")
+		if k == kindNumber {
+			return decodeInteger(string(tok), math.MinInt64, math.MaxInt64, "a Long")
+		}
 	case "float", "double":
-		n, ok := v.(json.Number)
-		if !ok {
-			if shape.Type == "float" {
-				return nil, scalarMismatch(v, "a Float")
+		if k == kindNumber {
+			f, err := strconv.ParseFloat(string(tok), 64)
+			if err != nil {
+				return nil, serializationError("NUMBER_VALUE can not be converted to a Double")
 			}
-			return nil, scalarMismatch(v, "a Double")
+			return f, nil
 		}
-		f, err := n.Float64()
-		if err != nil {
-			return nil, serializationError("NUMBER_VALUE can not be converted to a Double")
-		}
-		return f, nil
 	case "boolean":
-		if b, ok := v.(bool); ok {
-			return b, nil
+		if k == kindTrue || k == kindFalse {
+			return k == kindTrue, nil
 		}
-		return nil, scalarMismatch(v, "a Boolean")
 	case "blob":
-		s, ok := v.(string)
-		if !ok {
-			return nil, scalarMismatch(v, "a ByteBuffer")
+		if k == kindString {
+			return decodeBlob(tok)
 		}
-		b, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			return nil, serializationError(msgBadBase64)
-		}
-		return b, nil
 	case "timestamp":
 		// The JSON protocols send timestamps as epoch seconds; strings are refused rather
 		// than guessed at (choice).
-		n, ok := v.(json.Number)
-		if !ok {
-			return nil, scalarMismatch(v, "a Timestamp")
+		if k == kindNumber {
+			f, err := strconv.ParseFloat(string(tok), 64)
+			if err != nil {
+				return nil, serializationError("NUMBER_VALUE can not be converted to a Timestamp")
+			}
+			return f, nil
 		}
-		f, err := n.Float64()
-		if err != nil {
-			return nil, serializationError("NUMBER_VALUE can not be converted to a Timestamp")
-		}
-		return f, nil
+	default:
+		// ParseModel admits no other type.
+		return nil, serializationError("")
 	}
-	// ParseModel admits no other type.
-	return nil, serializationError("")
+	return nil, scalarMismatch(k, scalarTarget(typ))
+}
+
+// scalarTarget names a scalar type the way the frontend's messages do.
+func scalarTarget(typ string) string {
+	switch typ {
+	case "string":
+		return "a String"
+	case "integer":
+		return "an Integer"
+	case "long":
+		return "a Long"
+	case "float":
+		return "a Float"
+	case "double":
+		return "a Double"
+	case "boolean":
+		return "a Boolean"
+	case "blob":
+		return "a ByteBuffer"
+	case "timestamp":
+		return "a Timestamp"
+	}
+	return ""
 }
 
 // decodeInteger accepts a JSON number in [lo, hi]. A fraction is truncated toward zero, as
 // the AWS frontend does; a value out of the Java type's range cannot be deserialized.
-func decodeInteger(v any, lo, hi int64, target string) (any, *Error) {
-	n, ok := v.(json.Number)
-	if !ok {
-		return nil, scalarMismatch(v, target)
-	}
-	if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+func decodeInteger(n string, lo, hi int64, target string) (any, *Error) {
+	if i, err := strconv.ParseInt(n, 10, 64); err == nil {
 		if i < lo || i > hi {
 			return nil, serializationError("NUMBER_VALUE can not be converted to " + target)
 		}
 		return i, nil
 	}
-	f, err := n.Float64()
+	f, err := strconv.ParseFloat(n, 64)
 	if err != nil || math.IsInf(f, 0) || f < float64(lo) || f >= float64(hi)+1 {
 		return nil, serializationError("NUMBER_VALUE can not be converted to " + target)
 	}
 	return int64(f), nil // int64 conversion truncates toward zero
 }
 
+// decodeBlob decodes a base64 string token. Without escapes the token's bytes are the
+// string's, and are decoded in place of an unquoted copy.
+func decodeBlob(tok []byte) (any, *Error) {
+	src := tok[1 : len(tok)-1]
+	if bytes.IndexByte(src, '\\') >= 0 {
+		src = []byte(unquote(tok))
+	}
+	b := make([]byte, base64.StdEncoding.DecodedLen(len(src)))
+	n, err := base64.StdEncoding.Decode(b, src)
+	if err != nil {
+		return nil, serializationError(msgBadBase64)
+	}
+	return b[:n], nil
+}
+
 // scalarMismatch is the message for a value of the wrong JSON type where a scalar belongs.
-func scalarMismatch(v any, target string) *Error {
-	switch x := v.(type) {
-	case []any:
+func scalarMismatch(k kind, target string) *Error {
+	switch k {
+	case kindArray:
 		return serializationError(msgStartOfList)
-	case map[string]any:
+	case kindObject:
 		return serializationError(msgStartOfMap)
-	case string:
+	case kindString:
 		return serializationError("STRING_VALUE can not be converted to " + target)
-	case json.Number:
+	case kindNumber:
 		return serializationError("NUMBER_VALUE can not be converted to " + target)
-	case bool:
-		if x {
-			return serializationError("TRUE_VALUE can not be converted to " + target)
-		}
+	case kindTrue:
+		return serializationError("TRUE_VALUE can not be converted to " + target)
+	case kindFalse:
 		return serializationError("FALSE_VALUE can not be converted to " + target)
 	}
 	return serializationError("")
-}
-
-// mismatch is the message for a non-object where a structure belongs.
-func mismatch(v any, scalarMessage string) *Error {
-	if _, ok := v.([]any); ok {
-		return serializationError(msgStartOfList)
-	}
-	return serializationError(scalarMessage)
 }

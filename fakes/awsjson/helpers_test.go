@@ -151,6 +151,12 @@ func post(t *testing.T, url, target, contentType, body string, s signing) rawRes
 			t.Fatal(err)
 		}
 	}
+	return send(t, req)
+}
+
+// send sends req as it is and reads the JSON response.
+func send(t *testing.T, req *http.Request) rawResponse {
+	t.Helper()
 	resp, err := httpClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)

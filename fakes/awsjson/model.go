@@ -100,6 +100,7 @@ type Shape struct {
 	Fault     bool // a server-side error: HTTP 500
 
 	byName  map[string]int
+	paths   []string       // per member, its name as validation messages show it (lowerFirst)
 	pattern *regexp.Regexp // nil when Pattern is empty or is not valid RE2
 }
 
@@ -307,6 +308,7 @@ func (rs rawShape) shape(name string) (*Shape, error) {
 	for i, mem := range rs.Members {
 		s.Members = append(s.Members, Member{Name: mem.name, Shape: mem.ref.Shape, Required: required[mem.name]})
 		s.byName[mem.name] = i
+		s.paths = append(s.paths, lowerFirst(mem.name))
 	}
 	for r := range required {
 		if _, ok := s.byName[r]; !ok {

@@ -1,8 +1,10 @@
 package awsjson
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -195,20 +197,24 @@ func (s *Service) handler(operation string) (Handler, bool) {
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	requestID := newRequestID()
-	w.Header().Set("x-amzn-RequestId", requestID)
+	mediaType := jsonMediaType(r.Header.Get("Content-Type"))
 	contentType := "application/x-amz-json-1.1"
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-amz-json-1.0" {
-		contentType = mt
+	if mediaType == "application/x-amz-json-1.0" {
+		contentType = mediaType
 	}
-	w.Header().Set("Content-Type", contentType)
+	// Keys as Header.Set would canonicalize them ("x-amzn-RequestId" is sent as
+	// X-Amzn-Requestid), without doing it on every request.
+	h := w.Header()
+	h["X-Amzn-Requestid"] = []string{requestID}
+	h["Content-Type"] = []string{contentType}
 
-	operation, body, aerr := s.serve(r, requestID)
+	operation, body, aerr := s.serve(r, mediaType, requestID)
 	status, errType := http.StatusOK, ""
 	if aerr != nil {
 		status, errType = s.status(aerr), aerr.Type
 		body = s.errorBody(aerr)
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	_, _ = w.Write(body) // a client gone away is not the server's error
 	if s.observe != nil {
@@ -216,27 +222,38 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// jsonMediaType is the AWS JSON media type a Content-Type header names, or "" when it names
+// neither 1.1 nor 1.0. SDKs send the bare media type, which needs no parsing.
+func jsonMediaType(contentType string) string {
+	mt := contentType
+	if mt != "application/x-amz-json-1.1" && mt != "application/x-amz-json-1.0" {
+		mt, _, _ = mime.ParseMediaType(contentType)
+	}
+	if mt != "application/x-amz-json-1.1" && mt != "application/x-amz-json-1.0" {
+		return ""
+	}
+	return mt
+}
+
 // serve runs the request pipeline in the real services' order: an anonymous request is
 // refused first (AWS answers an unsigned POST with MissingAuthenticationTokenException
 // whatever it names), then route, verify the signature, deserialize and validate, handle.
 // It returns the response body or the error to send.
-func (s *Service) serve(r *http.Request, requestID string) (string, []byte, *Error) {
+func (s *Service) serve(r *http.Request, mediaType, requestID string) (string, []byte, *Error) {
 	if r.Header.Get("Authorization") == "" {
 		return "", nil, clientError(MissingAuthenticationTokenException, msgMissingToken)
 	}
-	op, h, aerr := s.route(r)
+	op, h, aerr := s.route(r, mediaType)
 	if aerr != nil {
 		return "", nil, aerr
 	}
 	received := s.now()
-	// No ResponseWriter: the error is answered here, the connection need not be closed.
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
-	if err != nil {
-		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
-			return op.Name, nil, serializationError(fmt.Sprintf("Request body is larger than %d bytes", MaxBodyBytes))
-		}
-		return op.Name, nil, serializationError("")
+	buf, aerr := readBody(r)
+	if aerr != nil {
+		return op.Name, nil, aerr
 	}
+	defer putBody(buf)
+	body := buf.Bytes()
 	accessKeyID, signedAt, aerr := s.authenticate(r.Context(), r, body)
 	if aerr != nil {
 		return op.Name, nil, aerr
@@ -273,29 +290,49 @@ func (s *Service) serve(r *http.Request, requestID string) (string, []byte, *Err
 	return op.Name, out, nil
 }
 
+// bodyPool recycles request body buffers: every request reads its body whole, and nothing
+// refers to it once the input is checked (decoding copies what it keeps).
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody keeps the rare large body's buffer out of the pool.
+const maxPooledBody = 64 << 10
+
+// readBody reads the request body, up to MaxBodyBytes, into a pooled buffer the caller
+// gives back with putBody.
+func readBody(r *http.Request) (*bytes.Buffer, *Error) {
+	buf := bodyPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	body := io.LimitedReader{R: r.Body, N: MaxBodyBytes + 1}
+	_, err := buf.ReadFrom(&body)
+	switch {
+	case err != nil:
+		putBody(buf)
+		return nil, serializationError("")
+	case buf.Len() > MaxBodyBytes:
+		putBody(buf)
+		return nil, serializationError(fmt.Sprintf("Request body is larger than %d bytes", MaxBodyBytes))
+	}
+	return buf, nil
+}
+
+func putBody(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBody {
+		bodyPool.Put(buf)
+	}
+}
+
 // route finds the operation: POST / with X-Amz-Target "<targetPrefix>.<Operation>" and an
-// AWS JSON content type. Anything else names no operation this service serves.
-func (s *Service) route(r *http.Request) (*Operation, Handler, *Error) {
-	target := r.Header.Get("X-Amz-Target")
-	unknown := clientError(UnknownOperationException, "")
-	if r.Method != http.MethodPost || r.URL.Path != "/" {
-		return nil, nil, unknown
+// AWS JSON content type (mediaType, from jsonMediaType). Anything else names no operation
+// this service serves.
+func (s *Service) route(r *http.Request, mediaType string) (*Operation, Handler, *Error) {
+	prefix, name, ok := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	if r.Method != http.MethodPost || r.URL.Path != "/" || mediaType == "" || !ok || prefix != s.model.Metadata.TargetPrefix {
+		return nil, nil, clientError(UnknownOperationException, "")
 	}
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt != "application/x-amz-json-1.1" && mt != "application/x-amz-json-1.0" {
-		return nil, nil, unknown
-	}
-	prefix, name, ok := strings.Cut(target, ".")
-	if !ok || prefix != s.model.Metadata.TargetPrefix {
-		return nil, nil, unknown
-	}
-	op, ok := s.model.Operations[name]
-	if !ok {
-		return nil, nil, unknown
-	}
-	h, ok := s.handler(name)
-	if !ok {
-		return nil, nil, unknown
+	op, known := s.model.Operations[name]
+	h, handled := s.handler(name)
+	if !known || !handled {
+		return nil, nil, clientError(UnknownOperationException, "")
 	}
 	return op, h, nil
 }
@@ -353,5 +390,15 @@ func newRequestID() string {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (it crashes the program instead)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	var id [36]byte
+	hex.Encode(id[0:8], b[0:4])
+	id[8] = '-'
+	hex.Encode(id[9:13], b[4:6])
+	id[13] = '-'
+	hex.Encode(id[14:18], b[6:8])
+	id[18] = '-'
+	hex.Encode(id[19:23], b[8:10])
+	id[23] = '-'
+	hex.Encode(id[24:36], b[10:16])
+	return string(id[:])
 }

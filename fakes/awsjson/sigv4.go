@@ -10,6 +10,8 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -68,16 +70,15 @@ func (s *Service) authenticate(ctx context.Context, r *http.Request, body []byte
 	if !ok {
 		return "", time.Time{}, clientError(UnrecognizedClientException, msgUnknownAccessKey)
 	}
-	if !strings.Contains(";"+auth.signedHeaders+";", ";host;") {
+	if !signsHost(auth.signedHeaders) {
 		return "", time.Time{}, clientError(InvalidSignatureException,
 			"'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 	}
-	want, err := s.resign(ctx, r, body, auth, secret, signedAt)
+	wantHeaders, wantSignature, err := s.resign(ctx, r, body, auth, secret, signedAt)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if want.signedHeaders != auth.signedHeaders ||
-		subtle.ConstantTimeCompare([]byte(want.signature), []byte(auth.signature)) != 1 {
+	if wantHeaders != auth.signedHeaders || subtle.ConstantTimeCompare([]byte(wantSignature), []byte(auth.signature)) != 1 {
 		return "", time.Time{}, clientError(InvalidSignatureException, msgBadSignature)
 	}
 	return auth.accessKeyID, signedAt, nil
@@ -86,46 +87,25 @@ func (s *Service) authenticate(ctx context.Context, r *http.Request, body []byte
 // parseAuthorization reads the Authorization header and the signing time, with the
 // IncompleteSignatureException texts AWS gives for a header it cannot use.
 func parseAuthorization(header string, h http.Header) (authorization, time.Time, *Error) {
-	alg, rest, _ := strings.Cut(header, " ")
-	params := map[string]string{}
-	if alg == sigV4Algorithm {
-		for part := range strings.SplitSeq(rest, ",") {
-			part = strings.TrimSpace(part)
-			if part == "" {
-				continue
-			}
-			k, v, ok := strings.Cut(part, "=")
-			if !ok {
-				return authorization{}, time.Time{}, clientError(IncompleteSignatureException, fmt.Sprintf(
-					"'%s' not a valid key=value pair (missing equal-sign) in Authorization header: '%s'.", part, header))
-			}
-			params[k] = v
-		}
+	credential, signedHeaders, signature, perr := authorizationParams(header)
+	if perr != nil {
+		return authorization{}, time.Time{}, perr
 	}
 	dateHeader := h.Get("X-Amz-Date")
-	var missing []string
-	for _, p := range []string{"Credential", "Signature", "SignedHeaders"} {
-		if params[p] == "" {
-			missing = append(missing, fmt.Sprintf("Authorization header requires '%s' parameter.", p))
-		}
+	dated := dateHeader != "" || h.Get("Date") != ""
+	if credential == "" || signature == "" || signedHeaders == "" || !dated {
+		return authorization{}, time.Time{}, missingParams(header, credential, signature, signedHeaders, dated)
 	}
-	if dateHeader == "" && h.Get("Date") == "" {
-		missing = append(missing, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
-	}
-	if len(missing) > 0 {
-		return authorization{}, time.Time{}, clientError(IncompleteSignatureException,
-			strings.Join(missing, " ")+" Authorization="+header)
-	}
-	cred := strings.Split(params["Credential"], "/")
-	if len(cred) != 5 {
+	a, ok := splitCredential(credential)
+	if !ok {
 		return authorization{}, time.Time{}, clientError(IncompleteSignatureException, fmt.Sprintf(
 			"Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '%s'",
-			params["Credential"]))
+			credential))
 	}
 	var signedAt time.Time
 	var err error
 	if dateHeader != "" {
-		signedAt, err = time.Parse(amzDateFormat, dateHeader)
+		signedAt, err = parseAmzDate(dateHeader)
 	} else {
 		// Only the Date header: accepted for the clock check, but the aws-sdk-go-v2 signer
 		// always signs X-Amz-Date, so such a request cannot verify (no AWS SDK sends one).
@@ -136,15 +116,88 @@ func parseAuthorization(header string, h http.Header) (authorization, time.Time,
 		return authorization{}, time.Time{}, clientError(IncompleteSignatureException, fmt.Sprintf(
 			"Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", dateHeader))
 	}
-	return authorization{
-		accessKeyID:   cred[0],
-		date:          cred[1],
-		region:        cred[2],
-		service:       cred[3],
-		term:          cred[4],
-		signedHeaders: params["SignedHeaders"],
-		signature:     params["Signature"],
-	}, signedAt.UTC(), nil
+	a.signedHeaders, a.signature = signedHeaders, signature
+	return a, signedAt.UTC(), nil
+}
+
+// authorizationParams reads the SigV4 parameters of an Authorization header, in one pass
+// and without a map: this runs on every request. As with a map, a repeated parameter keeps
+// its last value; other algorithms have no parameters the service reads.
+func authorizationParams(header string) (credential, signedHeaders, signature string, err *Error) {
+	alg, rest, _ := strings.Cut(header, " ")
+	if alg != sigV4Algorithm {
+		return "", "", "", nil
+	}
+	for part := range strings.SplitSeq(rest, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		if !ok {
+			return "", "", "", clientError(IncompleteSignatureException, fmt.Sprintf(
+				"'%s' not a valid key=value pair (missing equal-sign) in Authorization header: '%s'.", part, header))
+		}
+		switch k {
+		case "Credential":
+			credential = v
+		case "SignedHeaders":
+			signedHeaders = v
+		case "Signature":
+			signature = v
+		}
+	}
+	return credential, signedHeaders, signature, nil
+}
+
+// missingParams names every missing part of an Authorization header, in AWS's order.
+func missingParams(header, credential, signature, signedHeaders string, dated bool) *Error {
+	var missing []string
+	for _, p := range []struct{ name, value string }{
+		{"Credential", credential}, {"Signature", signature}, {"SignedHeaders", signedHeaders},
+	} {
+		if p.value == "" {
+			missing = append(missing, fmt.Sprintf("Authorization header requires '%s' parameter.", p.name))
+		}
+	}
+	if !dated {
+		missing = append(missing, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+	}
+	return clientError(IncompleteSignatureException, strings.Join(missing, " ")+" Authorization="+header)
+}
+
+// splitCredential splits keyid/date/region/service/term; ok is false unless there are
+// exactly five elements.
+func splitCredential(credential string) (authorization, bool) {
+	if strings.Count(credential, "/") != 4 {
+		return authorization{}, false
+	}
+	keyID, rest, _ := strings.Cut(credential, "/")
+	date, rest, _ := strings.Cut(rest, "/")
+	region, rest, _ := strings.Cut(rest, "/")
+	service, term, _ := strings.Cut(rest, "/")
+	return authorization{accessKeyID: keyID, date: date, region: region, service: service, term: term}, true
+}
+
+// lastAmzDate is the X-Amz-Date parsed last. Under load every request signed in the same
+// second carries the same one, and time.Parse interprets its layout on every call.
+var lastAmzDate atomic.Pointer[amzDate]
+
+type amzDate struct {
+	value string
+	t     time.Time
+}
+
+// parseAmzDate is time.Parse(amzDateFormat, v), remembering the last value parsed.
+func parseAmzDate(v string) (time.Time, error) {
+	if last := lastAmzDate.Load(); last != nil && last.value == v {
+		return last.t, nil
+	}
+	t, err := time.Parse(amzDateFormat, v)
+	if err == nil {
+		lastAmzDate.Store(&amzDate{value: v, t: t})
+	}
+	return t, err
 }
 
 // checkClock refuses a signature more than five minutes away from now, in AWS's words.
@@ -166,10 +219,10 @@ func checkClock(signedAt, now time.Time) *Error {
 // checkScope checks the credential scope date/region/service/aws4_request against the
 // signing time and this service, before any secret is looked up, as AWS does.
 func (s *Service) checkScope(a authorization, signedAt time.Time) *Error {
-	if day := signedAt.Format("20060102"); a.date != day {
+	if !signedOn(a.date, signedAt) {
 		return clientError(InvalidSignatureException, fmt.Sprintf(
 			"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
-			a.date, day, signedAt.Format(amzDateFormat)))
+			a.date, signedAt.Format("20060102"), signedAt.Format(amzDateFormat)))
 	}
 	if a.term != scopeTerm {
 		return clientError(InvalidSignatureException, fmt.Sprintf(
@@ -186,47 +239,92 @@ func (s *Service) checkScope(a authorization, signedAt time.Time) *Error {
 	return nil
 }
 
-// resign signs a copy of r the way the client should have and returns what the signer put
-// in its Authorization header.
-func (s *Service) resign(ctx context.Context, r *http.Request, body []byte, a authorization, secret string, signedAt time.Time) (authorization, *Error) {
-	cp := &http.Request{
-		Method: r.Method,
-		// No scheme: the signer would otherwise strip a default port from the Host the
-		// client signed.
-		URL:    &url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery},
-		Host:   r.Host,
-		Header: http.Header{},
+// signedOn reports whether day (YYYYMMDD) is the day of t, without formatting t on the heap.
+func signedOn(day string, t time.Time) bool {
+	var buf [len("20060102")]byte
+	return string(t.AppendFormat(buf[:0], "20060102")) == day
+}
+
+// signsHost reports whether a SignedHeaders list names host.
+func signsHost(signedHeaders string) bool {
+	for name := range strings.SplitSeq(signedHeaders, ";") {
+		if name == "host" {
+			return true
+		}
 	}
-	for name := range strings.SplitSeq(a.signedHeaders, ";") {
+	return false
+}
+
+// resign signs a copy of r the way the client should have and returns the SignedHeaders
+// and Signature the signer put in its Authorization header.
+func (s *Service) resign(ctx context.Context, r *http.Request, body []byte, a authorization, secret string, signedAt time.Time) (signedHeaders, signature string, aerr *Error) {
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	cp := sc.copyOf(r, a.signedHeaders)
+	sum := sha256.Sum256(body)
+	var payloadHash [2 * sha256.Size]byte
+	hex.Encode(payloadHash[:], sum[:])
+	creds := aws.Credentials{AccessKeyID: a.accessKeyID, SecretAccessKey: secret}
+	if err := signer.SignHTTP(ctx, creds, cp, string(payloadHash[:]), a.service, a.region, signedAt); err != nil {
+		// The signer fails only on programming errors; the client still gets a generic 500.
+		return "", "", &Error{Type: s.internalError, Message: internalErrorMessage, Status: http.StatusInternalServerError}
+	}
+	_, signedHeaders, signature, _ = authorizationParams(cp.Header.Get("Authorization"))
+	return signedHeaders, signature, nil
+}
+
+// A scratch is the copy of a request that resign hands the signer. It is pooled: the
+// request, its URL and header map are most of what re-signing allocates outside the
+// signer, which keeps no reference to them.
+type scratch struct {
+	req    http.Request
+	url    url.URL
+	header http.Header
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{header: http.Header{}} }}
+
+// copyOf makes the scratch request a copy of r carrying only the headers named in
+// signedHeaders (lower case, ";"-separated), and returns it.
+func (sc *scratch) copyOf(r *http.Request, signedHeaders string) *http.Request {
+	clear(sc.header)
+	// No scheme: the signer would otherwise strip a default port from the Host the client
+	// signed.
+	sc.url = url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	sc.req = http.Request{Method: r.Method, URL: &sc.url, Host: r.Host, Header: sc.header}
+	for name := range strings.SplitSeq(signedHeaders, ";") {
 		switch name {
 		case "host":
 		case "content-length":
 			// The signer signs Content-Length only from the request's length, and only
 			// when it is positive.
-			cp.ContentLength = r.ContentLength
+			sc.req.ContentLength = r.ContentLength
 		default:
-			key := textproto.CanonicalMIMEHeaderKey(name)
-			if vals := r.Header.Values(key); len(vals) > 0 {
-				cp.Header[key] = vals
+			key := canonicalHeaderKey(name)
+			if vals := r.Header[key]; len(vals) > 0 {
+				sc.header[key] = vals
 			}
 		}
 	}
-	sum := sha256.Sum256(body)
-	creds := aws.Credentials{AccessKeyID: a.accessKeyID, SecretAccessKey: secret}
-	if err := signer.SignHTTP(ctx, creds, cp, hex.EncodeToString(sum[:]), a.service, a.region, signedAt); err != nil {
-		// The signer fails only on programming errors; the client still gets a generic 500.
-		return authorization{}, &Error{Type: s.internalError, Message: internalErrorMessage, Status: http.StatusInternalServerError}
+	return &sc.req
+}
+
+// canonicalKeys are the canonical forms of the header names SDKs sign, which
+// textproto.CanonicalMIMEHeaderKey would otherwise allocate on every request.
+var canonicalKeys = func() map[string]string {
+	keys := map[string]string{}
+	for _, name := range []string{
+		"amz-sdk-invocation-id", "amz-sdk-request", "content-type", "x-amz-date", "x-amz-target",
+		"x-amz-security-token", "x-amz-content-sha256", "x-amz-user-agent", "user-agent",
+	} {
+		keys[name] = textproto.CanonicalMIMEHeaderKey(name)
 	}
-	_, rest, _ := strings.Cut(cp.Header.Get("Authorization"), " ")
-	var out authorization
-	for part := range strings.SplitSeq(rest, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		switch k {
-		case "SignedHeaders":
-			out.signedHeaders = v
-		case "Signature":
-			out.signature = v
-		}
+	return keys
+}()
+
+func canonicalHeaderKey(name string) string {
+	if key, ok := canonicalKeys[name]; ok {
+		return key
 	}
-	return out, nil
+	return textproto.CanonicalMIMEHeaderKey(name)
 }

@@ -69,8 +69,8 @@ type checker struct {
 // structure checks the members of obj. Paths are what AWS shows: member names with the
 // first letter lowercased ("SAMLOptions" -> "sAMLOptions"), joined with dots.
 func (c *checker) structure(shape *Shape, obj map[string]any, path string, sensitive bool) {
-	for _, mem := range shape.Members {
-		p := lowerFirst(mem.Name)
+	for i, mem := range shape.Members {
+		p := shape.paths[i]
 		if path != "" {
 			p = path + "." + p
 		}

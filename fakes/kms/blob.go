@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 )
 
 // The ciphertext blob is the stack's own format (opaque to clients):
@@ -40,22 +41,25 @@ func openBlob(blob []byte) (keyID string, sealed []byte, err error) {
 
 // additionalData binds a key id and an encryption context: length-prefixed
 // fields, the context sorted by key, so that equal contexts give equal bytes.
+// It runs on every Encrypt and Decrypt, so it sizes its buffer once.
 func additionalData(keyID string, ctx map[string]string) []byte {
-	var b bytes.Buffer
-	field := func(s string) {
-		binary.Write(&b, binary.BigEndian, uint32(len(s)))
-		b.WriteString(s)
+	const label = "keystorm-kms-v1"
+	size := 4 + len(label) + 4 + len(keyID)
+	for k, v := range ctx {
+		size += 4 + len(k) + 4 + len(v)
 	}
-	field("keystorm-kms-v1")
-	field(keyID)
-	names := make([]string, 0, len(ctx))
-	for k := range ctx {
-		names = append(names, k)
+	b := make([]byte, 0, size)
+	b = appendField(b, label)
+	b = appendField(b, keyID)
+	for _, k := range slices.Sorted(maps.Keys(ctx)) {
+		b = appendField(b, k)
+		b = appendField(b, ctx[k])
 	}
-	sort.Strings(names)
-	for _, k := range names {
-		field(k)
-		field(ctx[k])
-	}
-	return b.Bytes()
+	return b
+}
+
+// appendField appends s with its length as four big-endian bytes.
+func appendField(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
 }

@@ -2,6 +2,7 @@ package sessionpool
 
 import (
 	"errors"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -19,10 +20,26 @@ const (
 
 type metrics struct {
 	ops       *prometheus.CounterVec
+	counters  sync.Map // opLabels to the prometheus.Counter of ops
 	wait      prometheus.Histogram
 	exhausted prometheus.Counter
 	sessions  *prometheus.Desc
 	waiters   *prometheus.Desc
+}
+
+// opLabels are the label values of an ops counter.
+type opLabels struct{ op, hsm, result string }
+
+// count adds a call to the operations counter. Every call counts, so the
+// counters are kept: looking one up by its label values hashes and checks
+// each label and takes the vector's lock.
+func (m *metrics) count(op, hsm, result string) {
+	l := opLabels{op, hsm, result}
+	c, ok := m.counters.Load(l)
+	if !ok {
+		c, _ = m.counters.LoadOrStore(l, m.ops.WithLabelValues(op, hsm, result))
+	}
+	c.(prometheus.Counter).Inc()
 }
 
 func newMetrics(labels prometheus.Labels) *metrics {

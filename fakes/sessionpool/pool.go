@@ -254,7 +254,7 @@ func (p *Pool) Do(ctx context.Context, op string, fn func(Lease) error) error {
 			// fn panicked: the session's state is unknown, so it is closed,
 			// not lent again, and the panic goes on up.
 			p.release(m, sh, true)
-			p.metrics.ops.WithLabelValues(op, m.id, resultError).Inc()
+			p.metrics.count(op, m.id, resultError)
 		}
 	}()
 	err = fn(Lease{HSM: m.hsm, Session: sh})
@@ -264,29 +264,29 @@ func (p *Pool) Do(ctx context.Context, op string, fn func(Lease) error) error {
 		if gone {
 			err = fmt.Errorf("%w: %w", ErrHSMGone, err)
 		}
-		p.metrics.ops.WithLabelValues(op, m.id, resultError).Inc()
+		p.metrics.count(op, m.id, resultError)
 		return &OpError{Op: op, HSM: m.id, Err: err}
 	}
-	p.metrics.ops.WithLabelValues(op, m.id, resultOK).Inc()
+	p.metrics.count(op, m.id, resultOK)
 	return nil
 }
 
 // acquire returns a member and one of its sessions, lent to the caller.
 func (p *Pool) acquire(ctx context.Context, op string) (*member, pkcs11.SessionHandle, error) {
 	if err := ctx.Err(); err != nil {
-		p.metrics.ops.WithLabelValues(op, noHSM, resultCanceled).Inc()
+		p.metrics.count(op, noHSM, resultCanceled)
 		return nil, 0, err
 	}
 	start := time.Now()
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		p.metrics.ops.WithLabelValues(op, noHSM, resultClosed).Inc()
+		p.metrics.count(op, noHSM, resultClosed)
 		return nil, 0, ErrClosed
 	}
 	if len(p.members) == 0 {
 		p.mu.Unlock()
-		p.metrics.ops.WithLabelValues(op, noHSM, resultNoHSM).Inc()
+		p.metrics.count(op, noHSM, resultNoHSM)
 		return nil, 0, ErrNoHSM
 	}
 	if g, ok := p.take(); ok {
@@ -312,7 +312,7 @@ func (p *Pool) acquire(ctx context.Context, op string) (*member, pkcs11.SessionH
 		waited := time.Since(start)
 		p.metrics.wait.Observe(waited.Seconds())
 		p.metrics.exhausted.Inc()
-		p.metrics.ops.WithLabelValues(op, noHSM, resultExhausted).Inc()
+		p.metrics.count(op, noHSM, resultExhausted)
 		return nil, 0, &ExhaustedError{Waited: waited, MaxSessions: maxSessions, HSMs: hsms}
 	case <-ctx.Done():
 		if !p.dropWaiter(w) {
@@ -322,12 +322,12 @@ func (p *Pool) acquire(ctx context.Context, op string) (*member, pkcs11.SessionH
 			}
 		}
 		p.metrics.wait.Observe(time.Since(start).Seconds())
-		p.metrics.ops.WithLabelValues(op, noHSM, resultCanceled).Inc()
+		p.metrics.count(op, noHSM, resultCanceled)
 		return nil, 0, ctx.Err()
 	}
 	p.metrics.wait.Observe(time.Since(start).Seconds())
 	if g.err != nil {
-		p.metrics.ops.WithLabelValues(op, noHSM, resultOf(g.err)).Inc()
+		p.metrics.count(op, noHSM, resultOf(g.err))
 		return nil, 0, g.err
 	}
 	return p.use(ctx, op, g)
@@ -349,7 +349,7 @@ func (p *Pool) use(ctx context.Context, op string, g grant) (*member, pkcs11.Ses
 		if gone {
 			err = fmt.Errorf("%w: %w", ErrHSMGone, err)
 		}
-		p.metrics.ops.WithLabelValues(op, g.m.id, resultError).Inc()
+		p.metrics.count(op, g.m.id, resultError)
 		return nil, 0, &OpError{Op: "open session", HSM: g.m.id, Err: err}
 	}
 	return g.m, sh, nil
