@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,22 +176,8 @@ func TestRunSIGINT(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(2 * time.Second)
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-waited:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		<-waited
-		t.Fatal("keystorm run did not exit after SIGINT")
-	}
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != exitUsage {
-		t.Fatalf("exit: %v, want status 2\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	if code := interrupt(t, cmd); code != exitUsage {
+		t.Fatalf("exit %d, want status 2\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	if !strings.Contains(stdout.String(), "INVALID") || !strings.Contains(stdout.String(), "did not finish") {
 		t.Errorf("no summary of the interrupted run:\n%s", stdout.String())
