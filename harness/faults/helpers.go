@@ -216,6 +216,29 @@ func connectStore(ctx context.Context, env *Env, id string, wait bool) (types.Cu
 	})
 }
 
+// WaitConnected waits until the named store's connection attempt ends, and
+// fails unless it ended CONNECTED: a run's setup needs its stores usable
+// before the load starts. It polls as the steps do (KMSInternalException
+// retried).
+func WaitConnected(ctx context.Context, env *Env, store string) error {
+	id, err := env.Store(store)
+	if err != nil {
+		return err
+	}
+	_, err = waitStore(ctx, env, id, "to be CONNECTED", func(st types.CustomKeyStoresListEntry) (bool, error) {
+		switch st.ConnectionState {
+		case types.ConnectionStateTypeConnected:
+			return true, nil
+		case types.ConnectionStateTypeFailed:
+			return false, fmt.Errorf("store %s: connection FAILED with %s", storeLabel(env, id), st.ConnectionErrorCode)
+		case types.ConnectionStateTypeDisconnected:
+			return false, fmt.Errorf("store %s: still DISCONNECTED after connect", storeLabel(env, id))
+		}
+		return false, nil
+	})
+	return err
+}
+
 // disconnectStore asks KMS to disconnect a store and, if wait, waits until
 // it is DISCONNECTED.
 func disconnectStore(ctx context.Context, env *Env, id string, wait bool) error {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -80,15 +79,13 @@ func (r *runner) setup(ctx context.Context) error {
 	if len(connect) > 0 {
 		err := r.stamp(ctx, "setup:connect", "connect-stores", func(ctx context.Context) error {
 			for _, name := range connect {
-				id, _ := r.env.Store(name)
-				if _, err := r.stack.KMS().ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(id)}); err != nil {
-					return fmt.Errorf("connect store %s (%s): %w", name, id, err)
+				if err := (&faults.ConnectStore{Store: name}).Inject(ctx, r.env); err != nil {
+					return err
 				}
 			}
 			for _, name := range connect {
-				id, _ := r.env.Store(name)
-				if err := waitConnected(ctx, r.stack.KMS(), id); err != nil {
-					return fmt.Errorf("store %s (%s): %w", name, id, err)
+				if err := faults.WaitConnected(ctx, r.env, name); err != nil {
+					return err
 				}
 			}
 			return nil
@@ -171,35 +168,6 @@ func (r *runner) sealKept(ctx context.Context, keyName string, count, size int) 
 		r.kept = append(r.kept, load.Ciphertext{Key: keyName, PlaintextID: id, Size: size, Blob: out.CiphertextBlob})
 	}
 	return nil
-}
-
-// waitConnected polls a store until it is CONNECTED; FAILED or
-// DISCONNECTED ends the wait with an error.
-func waitConnected(ctx context.Context, client *kms.Client, id string) error {
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		out, err := client.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: aws.String(id)})
-		if err != nil {
-			return fmt.Errorf("describe: %w", err)
-		}
-		if len(out.CustomKeyStores) == 1 {
-			s := out.CustomKeyStores[0]
-			switch s.ConnectionState {
-			case types.ConnectionStateTypeConnected:
-				return nil
-			case types.ConnectionStateTypeFailed:
-				return fmt.Errorf("connection FAILED with %s", s.ConnectionErrorCode)
-			case types.ConnectionStateTypeDisconnected:
-				return fmt.Errorf("still DISCONNECTED after connect")
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for CONNECTED: %w", ctx.Err())
-		case <-tick.C:
-		}
-	}
 }
 
 func randomSuffix() string {
