@@ -40,7 +40,9 @@ func (r *runner) verify(ctx context.Context) error {
 	if err := r.hist.Flush(); err != nil {
 		return err
 	}
-	var todo []acked
+	// Every setup ciphertext is verified; the load's are sampled (reservoir
+	// sampling keeps memory at the limit however long the run).
+	var all, sample []acked
 	seen := 0
 	rng := rand.New(rand.NewPCG(uint64(r.seed), 0x5eed))
 	err := history.Scan(r.hist.Path(), func(ev history.Event) error {
@@ -50,21 +52,21 @@ func (r *runner) verify(ctx context.Context) error {
 		}
 		a := acked{seq: q.Seq, key: q.Key, id: q.PlaintextID, size: q.Size, blob: q.Ciphertext}
 		if q.Op == check.OpSetupEncrypt || limit == 0 {
-			todo = append(todo, a)
+			all = append(all, a)
 			return nil
 		}
-		// Reservoir sampling keeps memory at the limit however long the run.
-		seen++
-		if seen <= limit {
-			todo = append(todo, a)
+		seen++ // the load's ciphertexts met so far
+		if len(sample) < limit {
+			sample = append(sample, a)
 		} else if j := rng.IntN(seen); j < limit {
-			todo[len(todo)-limit+j] = a
+			sample[j] = a
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	todo := append(all, sample...)
 	work := make(chan acked)
 	var wg sync.WaitGroup
 	for w := 0; w < verifyWorkers; w++ {
