@@ -15,7 +15,7 @@ CAPACITY_ARGS ?= --rate 2000 --burst-rate 1500 --period 2s --duration 10s
 # headers and pkg-config for the one cgo helper, a C compiler for cgo; and
 # the aws CLI (Debian's awscli, unless one is on the PATH already), which the
 # tests use as a real client of the stack.
-DEB_PACKAGES := softhsm2 libp11-kit-dev pkg-config gcc
+DEB_PACKAGES := softhsm2 libp11-kit-dev pkg-config gcc debootstrap
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export CGO_ENABLED := 1
