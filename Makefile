@@ -59,7 +59,7 @@ vet: deps
 ## make the load generator miss its schedule).
 test: vet
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/scenarios$$')
-	$(GO) test -count=1 -timeout 30m ./scenarios/
+	$(GO) test -count=1 -timeout 50m ./scenarios/
 
 ## bench: raw C_Encrypt/C_Decrypt against the same work through the pool;
 ## raw C_Encrypt against a SigV4-signed KMS Encrypt through the whole stack;

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 	"io"
 	"os"
 	"os/signal"
@@ -33,10 +34,14 @@ var commands = []command{
 	{"report", "re-render the reports of a finished run from its result.json", runReport},
 	{"capacity", "drive paced encrypt/decrypt load through the PKCS#11 session pool and measure it", runCapacity},
 	{"serve", "start the embedded key-store stack alone (KMS, CloudHSM v2, admin API, metrics)", runServe},
+	{"clean", "remove the containers, networks and volumes a containers stack left behind", runClean},
 	{"cloudhsm-cli", "the CloudHSM CLI's user and key actions (login, user change-password, key delete...) on a stack", runCloudHSMCLI},
 }
 
 func main() {
+	// testcontainers-go's own log lines (a banner per Docker connection)
+	// would interleave with keystorm's output.
+	tclog.SetDefault(tclog.NewNoopLogger())
 	// SIGINT/SIGTERM cancel the context: a run stops scheduling, cancels its
 	// work in flight, and still reports. Once cancelled, the signals get
 	// their default action back, so a second ^C stops a stuck clean-up.

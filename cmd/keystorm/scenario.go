@@ -42,7 +42,8 @@ Flags:
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("keystorm run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	stackKind := fs.String("stack", "embedded", "where to run: embedded (in this process) or external (--target)")
+	stackKind := fs.String("stack", "embedded", "where to run: embedded (in this process), containers (Docker: a container per HSM, a network per subnet) or external (--target)")
+	binary := fs.String("binary", "", "for --stack containers: the keystorm `PATH` the KMS image carries (default: this program)")
 	targetFile := fs.String("target", "", "the target's info `FILE` (the format keystorm serve --info writes), for --stack external")
 	out := fs.String("out", "keystorm-out", "write each scenario's reports into a directory under `DIR`")
 	seed := fs.Int64("seed", 0, "override every scenario's seed (0: the scenario's, or a fresh one)")
@@ -78,10 +79,16 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	case "containers":
-		fmt.Fprintln(stderr, "keystorm run: --stack containers is not built yet; use embedded or external")
-		return exitUsage
+		if *targetFile != "" {
+			fmt.Fprintln(stderr, "keystorm run: --target goes with --stack external")
+			return exitUsage
+		}
 	default:
-		fmt.Fprintf(stderr, "keystorm run: --stack %q: want embedded or external\n", *stackKind)
+		fmt.Fprintf(stderr, "keystorm run: --stack %q: want embedded, containers or external\n", *stackKind)
+		return exitUsage
+	}
+	if *binary != "" && *stackKind != "containers" {
+		fmt.Fprintln(stderr, "keystorm run: --binary goes with --stack containers")
 		return exitUsage
 	}
 	// Every file is checked before anything runs: a typo in the last one
@@ -116,7 +123,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if ctx.Err() != nil {
 			break
 		}
-		code := runOne(ctx, sc, *stackKind, info, *out, *seed, progress, reg, stdout, stderr)
+		code := runOne(ctx, sc, stackChoice{kind: *stackKind, info: info, binary: *binary}, *out, *seed, progress, reg, stdout, stderr)
 		worst = worse(worst, code)
 	}
 	if ctx.Err() != nil {
@@ -134,23 +141,40 @@ func worse(a, b int) int {
 	return a
 }
 
-func runOne(ctx context.Context, sc *scenario.Scenario, kind string, info target.Info, outRoot string, seed int64, progress bool, reg *prometheus.Registry, stdout, stderr io.Writer) int {
-	dir := filepath.Join(outRoot, fmt.Sprintf("%s-%s", sc.Name, time.Now().UTC().Format("20060102T150405Z")))
-	var st target.Stack
-	if kind == "embedded" {
-		var err error
-		st, err = target.StartEmbedded(ctx, target.EmbeddedOptions{
+// stackChoice is what `keystorm run` was told to run scenarios on.
+type stackChoice struct {
+	kind   string      // embedded, containers or external
+	info   target.Info // external's
+	binary string      // containers': the keystorm binary of the KMS image
+}
+
+// start starts the stack of one scenario (or takes the external one).
+func (c stackChoice) start(ctx context.Context, sc *scenario.Scenario, stdout io.Writer) (target.Stack, error) {
+	switch c.kind {
+	case "embedded":
+		return target.StartEmbedded(ctx, target.EmbeddedOptions{
 			Clusters: sc.Stack.Clusters, Speed: sc.Stack.Speed, ConnectDuration: sc.Stack.ConnectDuration,
 		})
-		if err != nil {
-			fmt.Fprintf(stderr, "keystorm run %s: %v\n", sc.Name, err)
-			return exitUsage
-		}
-	} else {
-		st = target.External(info)
+	case "containers":
+		return target.StartContainers(ctx, target.ContainersOptions{
+			Clusters: sc.Stack.Clusters, Speed: sc.Stack.Speed, ConnectDuration: sc.Stack.ConnectDuration,
+			Binary: c.binary, Log: stdout,
+		})
+	}
+	return target.External(c.info), nil
+}
+
+func runOne(ctx context.Context, sc *scenario.Scenario, choice stackChoice, outRoot string, seed int64, progress bool, reg *prometheus.Registry, stdout, stderr io.Writer) int {
+	dir := filepath.Join(outRoot, fmt.Sprintf("%s-%s", sc.Name, time.Now().UTC().Format("20060102T150405Z")))
+	st, err := choice.start(ctx, sc, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "keystorm run %s: %v\n", sc.Name, err)
+		return exitUsage
 	}
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		// Containers take a while to stop: the KMS container removes its HSM
+		// containers and networks first.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
 		if err := st.Close(cctx); err != nil {
 			fmt.Fprintf(stderr, "keystorm run %s: stop the stack: %v\n", sc.Name, err)

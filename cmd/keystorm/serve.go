@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	tclog "github.com/testcontainers/testcontainers-go/log"
+
+	"github.com/keystorm/keystorm/fakes/nodes"
 	"github.com/keystorm/keystorm/fakes/stack"
 )
 
@@ -22,6 +25,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		infoPath string
 		auditLog string
 		caDir    string
+		nodesOn  string
+		hostCfg  nodes.Config
 	)
 	fs.IntVar(&opts.Clusters, "clusters", 1, "seed `N` unrelated ACTIVE clusters, each of two HSMs in two AZs with kmsuser")
 	fs.Float64Var(&opts.Speed, "speed", 1, "stack clock speed: stack seconds per real second (60 makes the 20-minute connect take 20 s)")
@@ -32,6 +37,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&opts.SecretAccessKey, "secret-access-key", "", "its secret (default: a fresh one)")
 	fs.DurationVar(&opts.ConnectDuration, "connect-duration", 0, "how long a connection attempt takes in stack time (default 20m, as the real service)")
 	fs.StringVar(&auditLog, "audit", "", "append the KMS audit log (CloudTrail-like JSON lines) to `FILE`")
+	fs.StringVar(&nodesOn, "nodes", "embedded", "where HSM nodes run: embedded (tokens of this process's SoftHSM) or containers (one Docker container each, on a network per subnet; needs --hsm-image)")
+	fs.StringVar(&hostCfg.Image, "hsm-image", "", "with --nodes containers: the HSM node image (built from docker/hsm)")
+	fs.StringVar(&hostCfg.StackID, "stack-id", "", "with --nodes containers: the id that labels the stack's containers and networks (default: a fresh one)")
+	fs.IntVar(&opts.PortBase, "port-base", 0, "listen on fixed ports: KMS on `N`, CloudHSM on N+1, admin on N+2, metrics on N+3 (default: free ports)")
 	fs.StringVar(&caDir, "trust-anchors", "", "write each cluster's customerCA.crt into `DIR` (default: a temporary directory)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: keystorm serve [flags]\n\nStarts the embedded key-store stack alone (KMS, CloudHSM v2, admin API, metrics on\nloopback ports) until interrupted, for the aws CLI, boto3 or an SDK.\n\nFlags:\n")
@@ -57,6 +66,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case (opts.AccessKeyID == "") != (opts.SecretAccessKey == ""):
 		fmt.Fprintf(stderr, "keystorm serve: give both --access-key-id and --secret-access-key, or neither\n")
 		return exitUsage
+	case nodesOn != "embedded" && nodesOn != "containers":
+		fmt.Fprintf(stderr, "keystorm serve: --nodes %q: want embedded or containers\n", nodesOn)
+		return exitUsage
+	case nodesOn == "containers" && hostCfg.Image == "":
+		fmt.Fprintf(stderr, "keystorm serve: --nodes containers needs --hsm-image\n")
+		return exitUsage
+	case opts.PortBase < 0 || opts.PortBase > 65532:
+		fmt.Fprintf(stderr, "keystorm serve: --port-base %d: want 1..65532\n", opts.PortBase)
+		return exitUsage
 	}
 	if auditLog != "" {
 		f, err := os.OpenFile(auditLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -68,6 +86,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		opts.Audit = f
 	}
 
+	if nodesOn == "containers" {
+		host, err := startNodeHost(ctx, hostCfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "keystorm serve: %v\n", err)
+			return exitUsage
+		}
+		// Deferred first, so it runs after the stack's Close, which retires
+		// the nodes; it removes what is left (networks, failed starts).
+		defer func() {
+			closeCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := host.Close(closeCtx); err != nil {
+				fmt.Fprintf(stderr, "keystorm serve: remove node containers: %v\n", err)
+			}
+		}()
+		opts.Nodes = host
+	}
 	defer stack.TuneGC()()
 	st, err := stack.Start(ctx, opts)
 	if err != nil {
@@ -110,6 +145,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "keystorm serve: stopping; removing the stack's tokens")
 	return exitOK
+}
+
+// startNodeHost starts the Docker side of `--nodes containers`. In a
+// container (as in the containers stack), this process's container joins
+// each subnet's network.
+func startNodeHost(ctx context.Context, cfg nodes.Config) (*nodes.Host, error) {
+	if cfg.StackID == "" {
+		cfg.StackID = fmt.Sprintf("%x", time.Now().UnixNano())
+	}
+	tclog.SetDefault(tclog.NewNoopLogger())
+	if _, err := os.Stat("/.dockerenv"); err == nil {
+		self, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("this container's id: %w", err)
+		}
+		cfg.Self = self
+	}
+	return nodes.New(ctx, cfg)
 }
 
 func printServeBanner(w io.Writer, info stack.Info, caFiles []string) {

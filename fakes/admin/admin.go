@@ -39,6 +39,10 @@ import (
 	"github.com/keystorm/keystorm/fakes/kms"
 )
 
+// errNoMachines answers a node action on a stack whose HSMs have no
+// machines of their own (the embedded stack).
+var errNoMachines = errors.New("this stack's HSMs are tokens in its own process, with no machine to act on; run the containers stack")
+
 // API is the admin API's HTTP handler.
 type API struct {
 	plane *cloudhsm.Plane
@@ -56,6 +60,7 @@ func New(p *cloudhsm.Plane, k *kms.Service, token string) *API {
 	a := &API{plane: p, kms: k, token: token, mux: http.NewServeMux()}
 	route(a, "POST /v1/network", a.network)
 	route(a, "POST /v1/latency", a.latency)
+	route(a, "POST /v1/nodes", a.node)
 	route(a, "POST /v1/security-group", a.securityGroup)
 	route(a, "POST /v1/cluster-state", a.clusterState)
 	route(a, "POST /v1/subnets", a.addSubnet)
@@ -125,6 +130,8 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 		status = http.StatusBadRequest
 	case errors.Is(err, cloudhsm.ErrNotFound):
 		status = http.StatusNotFound
+	case errors.Is(err, errNoMachines):
+		status = http.StatusNotImplemented
 	}
 	writeJSON(w, status, map[string]string{"error": err.Error()})
 }
@@ -176,9 +183,45 @@ func (a *API) network(ctx context.Context, in networkInput) (any, error) {
 		return nil, err
 	}
 	if h != nil {
-		h.SetBlocked(*in.Blocked)
+		err = h.SetBlocked(ctx, *in.Blocked)
 	} else {
-		c.SetBlocked(*in.Blocked)
+		err = c.SetBlocked(ctx, *in.Blocked)
+	}
+	return nil, err
+}
+
+type nodeInput struct {
+	target
+	Action string `json:"action"`
+}
+
+// nodeActions are what /v1/nodes does to the machine of an HSM.
+var nodeActions = map[string]func(cloudhsm.Machine, context.Context) error{
+	"kill":   cloudhsm.Machine.Kill,
+	"pause":  cloudhsm.Machine.Pause,
+	"resume": cloudhsm.Machine.Resume,
+}
+
+// node acts on the machine an HSM runs on; a stack whose HSMs are tokens in
+// its own process has none (501).
+func (a *API) node(ctx context.Context, in nodeInput) (any, error) {
+	act, ok := nodeActions[in.Action]
+	if !ok {
+		return nil, bad("action: %q is not one of kill, pause, resume", in.Action)
+	}
+	if in.HsmID == "" {
+		return nil, bad("hsm_id: required")
+	}
+	_, h, err := a.resolve(in.target)
+	if err != nil {
+		return nil, err
+	}
+	m := h.Machine()
+	if m == nil {
+		return nil, errNoMachines
+	}
+	if err := act(m, ctx); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", in.Action, h.ID(), err)
 	}
 	return nil, nil
 }
@@ -281,7 +324,7 @@ func (a *API) deleteSubnet(ctx context.Context, in subnetInput) (any, error) {
 	if in.SubnetID == "" {
 		return nil, bad("subnet_id: required")
 	}
-	if err := a.plane.DeleteSubnet(in.SubnetID); err != nil {
+	if err := a.plane.DeleteSubnet(ctx, in.SubnetID); err != nil {
 		return nil, fmt.Errorf("subnet_id: %w", err)
 	}
 	return nil, nil

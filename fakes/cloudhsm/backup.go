@@ -2,6 +2,7 @@ package cloudhsm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -65,17 +66,27 @@ func (p *Plane) takeBackup(ctx context.Context, clusterID string) (*Backup, erro
 		p.mu.Unlock()
 		return nil, fmt.Errorf("cluster %s has no HSM to back up: %w", clusterID, ErrInvalidRequest)
 	}
-	source, snap := c.hsms[0], c.seed
+	sources, snap := slices.Clone(c.hsms), c.seed
 	p.mu.Unlock()
 
-	snap.users = source.node.ExportUsers()
-	snap.keys = nil
-	if snap.ownerPIN != "" {
-		keys, err := source.node.ExportKeys(ctx, snap.ownerPIN)
-		if err != nil {
-			return nil, fmt.Errorf("back up %s from %s: %w", clusterID, source.id, err)
+	// The first HSM that answers is backed up: one on a dead machine cannot be.
+	var errs []error
+	for _, source := range sources {
+		snap.users = source.node.ExportUsers()
+		snap.keys = nil
+		if snap.ownerPIN == "" {
+			errs = nil
+			break
 		}
-		snap.keys = keys
+		keys, err := source.node.ExportKeys(ctx, snap.ownerPIN)
+		if err == nil {
+			snap.keys, errs = keys, nil
+			break
+		}
+		errs = append(errs, fmt.Errorf("back up %s from %s: %w", clusterID, source.id, err))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	b := &Backup{id: newID("backup"), clusterID: clusterID, created: p.now(), hsmType: c.hsmType, state: BackupReady, snap: snap}
 	p.mu.Lock()

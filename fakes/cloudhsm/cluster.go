@@ -300,7 +300,7 @@ func (p *Plane) CreateHsm(ctx context.Context, clusterID, az, ip string) (*HSM, 
 	p.mu.Lock()
 	if c.state == ClusterDeleted || p.closed {
 		p.mu.Unlock()
-		h.node.Delete()
+		h.retire(ctx)
 		p.returnAddress(subnetID)
 		return nil, fmt.Errorf("cluster %s: %w", clusterID, ErrNotFound)
 	}
@@ -333,21 +333,58 @@ func (p *Plane) provision(ctx context.Context, c *Cluster, snap snapshot, az, su
 		// An uninitialised cluster: only the precrypto officer.
 		cfg = hsm.Config{ID: id, AdminPassword: snap.preCo}
 	}
-	n, err := hsm.New(ctx, p.module, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := n.Join(ctx, snap.domain); err != nil {
-		n.Delete()
-		return nil, err
-	}
-	if len(snap.keys) > 0 {
-		if err := n.ImportKeys(ctx, snap.ownerPIN, snap.keys); err != nil {
-			n.Delete()
+	h := &HSM{cluster: c, id: id, az: az, subnetID: subnetID, eniID: newHexID("eni"), ip: addr, created: p.now()}
+	m := p.module
+	if p.nodes != nil {
+		var err error
+		if h.machine, err = p.nodes.StartNode(ctx, id, subnetID); err != nil {
 			return nil, err
 		}
+		m, h.ip = h.machine.Module(), h.machine.Address()
 	}
-	return &HSM{cluster: c, id: id, az: az, subnetID: subnetID, eniID: newHexID("eni"), ip: addr, created: p.now(), node: n}, nil
+	fail := func(err error) (*HSM, error) {
+		h.retire(ctx)
+		return nil, err
+	}
+	var err error
+	if h.node, err = hsm.New(ctx, m, cfg); err != nil {
+		return fail(err)
+	}
+	if err := h.node.Join(ctx, snap.domain); err != nil {
+		return fail(err)
+	}
+	if len(snap.keys) > 0 {
+		if err := h.node.ImportKeys(ctx, snap.ownerPIN, snap.keys); err != nil {
+			return fail(err)
+		}
+	}
+	if c.network.blocked.Load() && h.machine != nil {
+		if err := h.machine.Block(ctx, true); err != nil {
+			return fail(err)
+		}
+	}
+	return h, nil
+}
+
+// retire deletes the HSM's node: wipes its token, or removes its machine.
+// The machine goes first: a node that is dead, frozen or cut off would hold
+// a wipe forever, and its token goes with the machine anyway.
+func (h *HSM) retire(ctx context.Context) error {
+	if h.machine == nil {
+		if h.node == nil {
+			return nil
+		}
+		return h.node.Delete()
+	}
+	err := h.machine.Remove(ctx)
+	h.calls.Wait() // calls left behind end with the connection
+	if h.node != nil {
+		h.node.Delete() // fails on the closed connection; nothing is left to wipe
+	}
+	if cerr := h.machine.Module().Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // DeleteHsm deletes an HSM of a cluster, named by its id, its ENI's id or
@@ -391,8 +428,8 @@ func (p *Plane) DeleteHsm(ctx context.Context, clusterID, hsmID, eniID, eniIP st
 	}
 	p.giveAddress(h.subnetID)
 	p.mu.Unlock()
-	err = h.node.Delete()
 	c.notify(Event{Kind: HSMRemoved, HSM: h})
+	err = h.retire(ctx)
 	if err != nil {
 		return h.id, fmt.Errorf("delete HSM %s: %w", h.id, err)
 	}

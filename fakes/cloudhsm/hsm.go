@@ -2,7 +2,9 @@ package cloudhsm
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +21,12 @@ type HSM struct {
 	id, az, subnetID, eniID, ip string
 	created                     time.Time
 	node                        *hsm.Node
+	// machine runs the node when the plane has a NodeHost; nil for a token
+	// of the plane's own module.
+	machine Machine
+	calls   sync.WaitGroup // calls to the machine, abandoned ones included
+	down    atomic.Bool    // a call to the machine got no answer (overNetwork)
+	probing atomic.Bool    // one call is finding out whether it is back
 
 	blocked atomic.Bool
 	latency atomic.Int64 // added to every call, in nanoseconds
@@ -47,14 +55,30 @@ func (h *HSM) Cluster() *Cluster { return h.cluster }
 // Node returns the HSM node behind the network.
 func (h *HSM) Node() *hsm.Node { return h.node }
 
-// SetBlocked blocks or restores the network path to this HSM.
-func (h *HSM) SetBlocked(b bool) { h.blocked.Store(b) }
+// Machine returns the machine the HSM's node runs on, or nil for a node of
+// the plane's own module.
+func (h *HSM) Machine() Machine { return h.machine }
+
+// SetBlocked blocks or restores the network path to this HSM: on its machine,
+// packets are dropped.
+func (h *HSM) SetBlocked(ctx context.Context, b bool) error {
+	h.blocked.Store(b)
+	if h.machine == nil {
+		return nil
+	}
+	if err := h.machine.Block(ctx, b); err != nil {
+		return fmt.Errorf("hsm %s: %w", h.id, err)
+	}
+	return nil
+}
 
 // SetLatency adds d to every call to this HSM (0 removes it).
 func (h *HSM) SetLatency(d time.Duration) { h.latency.Store(int64(d)) }
 
 // reach crosses the network to the HSM: it fails if the path is blocked and
-// takes the added latency, if any.
+// takes the added latency, if any. Control-plane work (logins, password
+// changes, backups) checks the path this way on every kind of node; crypto
+// calls to a node on a machine cross the real network instead (call).
 func (h *HSM) reach(ctx context.Context) error {
 	if h.blocked.Load() || h.cluster.network.blocked.Load() {
 		return fmt.Errorf("hsm %s: %w", h.id, ErrUnreachable)
@@ -73,31 +97,58 @@ func (h *HSM) reach(ctx context.Context) error {
 	}
 }
 
-// OpenSession implements sessionpool.HSM.
-func (h *HSM) OpenSession(ctx context.Context) (pkcs11.SessionHandle, error) {
-	if err := h.reach(ctx); err != nil {
-		return 0, err
+// call makes one data-plane call to the node: past reach for an in-process
+// node, across the real network (with KMS's timeout) for one on a machine.
+func (h *HSM) call(ctx context.Context, fn func() error) error {
+	if h.machine != nil {
+		return h.overNetwork(ctx, fn)
 	}
-	return h.node.OpenSession(ctx)
+	if err := h.reach(ctx); err != nil {
+		return err
+	}
+	return fn()
 }
 
-// CloseSession implements sessionpool.HSM.
-func (h *HSM) CloseSession(sh pkcs11.SessionHandle) error { return h.node.CloseSession(sh) }
+// OpenSession implements sessionpool.HSM.
+func (h *HSM) OpenSession(ctx context.Context) (sh pkcs11.SessionHandle, err error) {
+	err = h.call(ctx, func() (err error) {
+		sh, err = h.node.OpenSession(ctx)
+		return err
+	})
+	return sh, err
+}
+
+// CloseSession implements sessionpool.HSM. On a machine the close goes out
+// in the background: the pool closes a session after a call to it timed
+// out, and the caller must not wait on a node that does not answer.
+func (h *HSM) CloseSession(sh pkcs11.SessionHandle) error {
+	if h.machine == nil {
+		return h.node.CloseSession(sh)
+	}
+	h.calls.Add(1)
+	go func() {
+		defer h.calls.Done()
+		h.node.CloseSession(sh) // a lost session is gone with its connection anyway
+	}()
+	return nil
+}
 
 // Encrypt seals plaintext under a backing key in a session of this HSM.
-func (h *HSM) Encrypt(ctx context.Context, sh pkcs11.SessionHandle, keyID string, plaintext, aad []byte) ([]byte, error) {
-	if err := h.reach(ctx); err != nil {
-		return nil, err
-	}
-	return h.node.Encrypt(sh, keyID, plaintext, aad)
+func (h *HSM) Encrypt(ctx context.Context, sh pkcs11.SessionHandle, keyID string, plaintext, aad []byte) (out []byte, err error) {
+	err = h.call(ctx, func() (err error) {
+		out, err = h.node.Encrypt(sh, keyID, plaintext, aad)
+		return err
+	})
+	return out, err
 }
 
 // Decrypt opens what Encrypt sealed.
-func (h *HSM) Decrypt(ctx context.Context, sh pkcs11.SessionHandle, keyID string, sealed, aad []byte) ([]byte, error) {
-	if err := h.reach(ctx); err != nil {
-		return nil, err
-	}
-	return h.node.Decrypt(sh, keyID, sealed, aad)
+func (h *HSM) Decrypt(ctx context.Context, sh pkcs11.SessionHandle, keyID string, sealed, aad []byte) (out []byte, err error) {
+	err = h.call(ctx, func() (err error) {
+		out, err = h.node.Decrypt(sh, keyID, sealed, aad)
+		return err
+	})
+	return out, err
 }
 
 // network is the path from KMS to a whole cluster.
@@ -107,8 +158,21 @@ type network struct {
 }
 
 // SetBlocked blocks or restores the network path to every HSM of the
-// cluster (a NACL or security group that drops the traffic, a partition).
-func (c *Cluster) SetBlocked(b bool) { c.network.blocked.Store(b) }
+// cluster (a NACL or security group that drops the traffic, a partition);
+// on machines, their packets are dropped, and an HSM added meanwhile starts
+// blocked.
+func (c *Cluster) SetBlocked(ctx context.Context, b bool) error {
+	c.network.blocked.Store(b)
+	var errs []error
+	for _, h := range c.HSMs() {
+		if h.machine != nil {
+			if err := h.machine.Block(ctx, b); err != nil {
+				errs = append(errs, fmt.Errorf("hsm %s: %w", h.id, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Blocked reports whether the path to the cluster is blocked.
 func (c *Cluster) Blocked() bool { return c.network.blocked.Load() }

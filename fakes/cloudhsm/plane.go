@@ -11,6 +11,7 @@
 package cloudhsm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -18,7 +19,6 @@ import (
 	"time"
 
 	"github.com/keystorm/keystorm/fakes/clock"
-	"github.com/keystorm/keystorm/fakes/hsm"
 	"github.com/keystorm/keystorm/fakes/softhsm"
 )
 
@@ -38,7 +38,10 @@ const DefaultHsmType = "hsm1.medium"
 
 // Config configures a Plane.
 type Config struct {
+	// Module is the process's SoftHSM: it holds every HSM's token unless
+	// Nodes runs them on machines of their own.
 	Module  *softhsm.Module
+	Nodes   NodeHost
 	Clock   *clock.Clock
 	Region  string // default us-east-1
 	Account string // default 111122223333
@@ -48,6 +51,7 @@ type Config struct {
 // concurrent use.
 type Plane struct {
 	module  *softhsm.Module
+	nodes   NodeHost
 	clock   *clock.Clock
 	region  string
 	account string
@@ -75,7 +79,7 @@ func New(cfg Config) (*Plane, error) {
 		cfg.Account = "111122223333"
 	}
 	return &Plane{
-		module: cfg.Module, clock: cfg.Clock, region: cfg.Region, account: cfg.Account,
+		module: cfg.Module, nodes: cfg.Nodes, clock: cfg.Clock, region: cfg.Region, account: cfg.Account,
 		vpcID:   newHexID("vpc"),
 		subnets: map[string]*Subnet{}, clusters: map[string]*Cluster{}, backups: map[string]*Backup{},
 	}, nil
@@ -90,21 +94,20 @@ func (p *Plane) Account() string { return p.account }
 // Clock returns the stack clock the plane stamps its resources with.
 func (p *Plane) Clock() *clock.Clock { return p.clock }
 
-// Close deletes every HSM, wiping its token. The plane is unusable after.
-func (p *Plane) Close() error {
+// Close deletes every HSM, wiping its token or removing its machine. The
+// plane is unusable after.
+func (p *Plane) Close(ctx context.Context) error {
 	p.mu.Lock()
 	p.closed = true
-	var nodes []*hsm.Node
+	var hsms []*HSM
 	for _, c := range p.clusters {
-		for _, h := range c.hsms {
-			nodes = append(nodes, h.node)
-		}
+		hsms = append(hsms, c.hsms...)
 		c.hsms = nil
 	}
 	p.mu.Unlock()
 	var errs []error
-	for _, n := range nodes {
-		errs = append(errs, n.Delete())
+	for _, h := range hsms {
+		errs = append(errs, h.retire(ctx))
 	}
 	return errors.Join(errs...)
 }
@@ -151,15 +154,23 @@ func (p *Plane) Subnet(id string) (SubnetInfo, error) {
 }
 
 // DeleteSubnet deletes a subnet, as an operator who deletes it under a
-// cluster does: its HSMs' ENIs stay, but nothing new can go in it.
-func (p *Plane) DeleteSubnet(id string) error {
+// cluster does: nothing new can go in it. In-process, its HSMs' ENIs stay
+// and answer; on machines, the subnet's network goes, and its HSMs with it
+// are cut off.
+func (p *Plane) DeleteSubnet(ctx context.Context, id string) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	s, ok := p.subnets[id]
 	if !ok || s.deleted {
+		p.mu.Unlock()
 		return fmt.Errorf("subnet %s: %w", id, ErrNotFound)
 	}
 	s.deleted = true
+	p.mu.Unlock()
+	if p.nodes != nil {
+		if err := p.nodes.RemoveSubnet(ctx, id); err != nil {
+			return fmt.Errorf("subnet %s: %w", id, err)
+		}
+	}
 	return nil
 }
 

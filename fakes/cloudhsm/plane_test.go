@@ -31,7 +31,7 @@ func newPlane(t *testing.T) *cloudhsm.Plane {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
+		if err := p.Close(context.Background()); err != nil {
 			t.Errorf("close plane: %v", err)
 		}
 		m.Close()
@@ -265,19 +265,19 @@ func TestBlockedNetworkStopsCallsAndRestoringItResumesThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.CloseSession(sh)
-	c.SetBlocked(true)
+	c.SetBlocked(ctx, true)
 	if _, err := h.Encrypt(ctx, sh, keyID, []byte("x"), nil); !errors.Is(err, cloudhsm.ErrUnreachable) {
 		t.Fatalf("encrypt over a blocked path: %v, want ErrUnreachable", err)
 	}
 	if _, err := c.Login(ctx, "admin", hsm.RoleAdmin, adminPW); !errors.Is(err, cloudhsm.ErrUnreachable) {
 		t.Fatalf("login over a blocked path: %v, want ErrUnreachable", err)
 	}
-	c.SetBlocked(false)
-	h.SetBlocked(true)
+	c.SetBlocked(ctx, false)
+	h.SetBlocked(ctx, true)
 	if _, err := h.OpenSession(ctx); !errors.Is(err, cloudhsm.ErrUnreachable) {
 		t.Fatalf("session to a blocked HSM: %v, want ErrUnreachable", err)
 	}
-	h.SetBlocked(false)
+	h.SetBlocked(ctx, false)
 	if _, err := h.Encrypt(ctx, sh, keyID, []byte("x"), nil); err != nil {
 		t.Fatalf("encrypt after restoring the path: %v", err)
 	}

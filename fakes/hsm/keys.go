@@ -3,10 +3,12 @@ package hsm
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
 	"sort"
 
 	"github.com/miekg/pkcs11"
@@ -15,43 +17,69 @@ import (
 	"github.com/keystorm/keystorm/fakes/pkcs11x"
 )
 
-// wrapMechanism is the only mechanism the cluster wrapping key allows.
-const wrapMechanism = pkcs11.CKM_AES_KEY_WRAP_PAD
+// The cluster's keys travel between its HSMs wrapped under an RSA key pair
+// with OAEP (SHA-1, as SoftHSM implements it): SoftHSM unwraps only with AES
+// key wrap or RSA, and p11-kit's RPC, which carries the containers stack's
+// PKCS#11 calls to its HSMs, cannot forward AES key wrap.
+var oaepParams = pkcs11.NewOAEPParams(pkcs11.CKM_SHA_1, pkcs11.CKG_MGF1_SHA1, pkcs11.CKZ_DATA_SPECIFIED, nil)
+
+// WrapMechanism is the one mechanism the cluster wrapping keys allow.
+func WrapMechanism() []*pkcs11.Mechanism {
+	return []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_OAEP, oaepParams)}
+}
+
+// wrap wraps key h under the cluster's public wrapping key.
+func (n *Node) wrap(sh pkcs11.SessionHandle, h pkcs11.ObjectHandle) ([]byte, error) {
+	return n.c.WrapKey(sh, WrapMechanism(), n.wrapKey, h)
+}
+
+// unwrap unwraps a blob of wrap with the cluster's private unwrapping key.
+func (n *Node) unwrap(sh pkcs11.SessionHandle, blob []byte, template []*pkcs11.Attribute) error {
+	_, err := n.c.UnwrapKey(sh, WrapMechanism(), n.unwrapKey, blob, template)
+	return err
+}
 
 const wrappingKeyLabel = "keystorm-cluster-wrapping-key"
 
-// A KeyDomain is the cluster wrapping key shared by HSMs that may pass keys
-// to one another: the HSMs of one cluster, and those of clusters restored
-// from its backups (related clusters). Its value enters each token once, put
-// there by the security officer as a trusted, wrap-only, unextractable key;
-// backing keys then leave a token only wrapped under it. The domain keeps the
-// value in memory to install it in HSMs added later, as CloudHSM carries its
+// A KeyDomain is the cluster wrapping key pair shared by HSMs that may pass
+// keys to one another: the HSMs of one cluster, and those of clusters
+// restored from its backups (related clusters). It enters each token once,
+// put there by the security officer: the public key trusted and wrap-only,
+// the private key unwrap-only, sensitive and unextractable. Backing keys
+// then leave a token only wrapped under it. The domain keeps the pair in
+// memory to install it in HSMs added later, as CloudHSM carries its
 // cluster's keys in its backups.
 type KeyDomain struct {
-	id    []byte
-	value []byte
+	id  []byte
+	key *rsa.PrivateKey
 }
 
-// NewKeyDomain draws a fresh AES-256 cluster wrapping key.
+// wrapKeyBits is the size of the cluster wrapping key pair.
+const wrapKeyBits = 2048
+
+// NewKeyDomain draws a fresh cluster wrapping key pair.
 func NewKeyDomain() *KeyDomain {
-	d := &KeyDomain{id: make([]byte, 8), value: make([]byte, 32)}
+	d := &KeyDomain{id: make([]byte, 8)}
 	if _, err := rand.Read(d.id); err != nil {
 		panic(fmt.Sprintf("hsm: key domain: %v", err))
 	}
-	if _, err := rand.Read(d.value); err != nil {
+	key, err := rsa.GenerateKey(rand.Reader, wrapKeyBits)
+	if err != nil {
 		panic(fmt.Sprintf("hsm: key domain: %v", err))
 	}
+	key.Precompute()
+	d.key = key
 	return d
 }
 
-// ID names the domain (the wrapping key's CKA_ID, in hex).
+// ID names the domain (the wrapping keys' CKA_ID, in hex).
 func (d *KeyDomain) ID() string { return hex.EncodeToString(d.id) }
 
-// Join installs the domain's wrapping key in the node's token. Its unwrap
-// template makes every key unwrapped under it private, sensitive and
-// wrappable only under a trusted key, whatever the caller's template asks:
-// without it a user, or even a session with no login, could unwrap a blob as
-// a readable key.
+// Join installs the domain's wrapping key pair in the node's token. The
+// unwrap template of its private key makes every key unwrapped with it
+// private, sensitive and wrappable only under a trusted key, whatever the
+// caller's template asks: without it a user, or even a session with no
+// login, could unwrap a blob as a readable key.
 func (n *Node) Join(ctx context.Context, d *KeyDomain) error {
 	n.ops.Lock()
 	defer n.ops.Unlock()
@@ -62,47 +90,69 @@ func (n *Node) Join(ctx context.Context, d *KeyDomain) error {
 		return fmt.Errorf("hsm %s: already in a key domain", n.id)
 	}
 	x := n.token.Module().X
-	attrs := []*pkcs11.Attribute{
-		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
-		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
-		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
-		// Only the security officer may set CKA_TRUSTED, and only on a public object.
-		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false),
+	k := d.key
+	allowed := pkcs11.NewAttribute(pkcs11.CKA_ALLOWED_MECHANISMS, mechanismList(pkcs11.CKM_RSA_PKCS_OAEP))
+	common := func(class uint) []*pkcs11.Attribute {
+		return []*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_CLASS, class),
+			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA),
+			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+			// Only the security officer may set CKA_TRUSTED, and only on a
+			// public object; both halves are public objects so that their
+			// handles survive the key owner's logins.
+			pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false),
+			pkcs11.NewAttribute(pkcs11.CKA_DERIVE, false),
+			pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false),
+			pkcs11.NewAttribute(pkcs11.CKA_DESTROYABLE, false),
+			allowed,
+			pkcs11.NewAttribute(pkcs11.CKA_ID, d.id),
+			pkcs11.NewAttribute(pkcs11.CKA_LABEL, wrappingKeyLabel),
+			pkcs11.NewAttribute(pkcs11.CKA_MODULUS, k.N.Bytes()),
+			pkcs11.NewAttribute(pkcs11.CKA_PUBLIC_EXPONENT, big.NewInt(int64(k.E)).Bytes()),
+		}
+	}
+	public := append(common(pkcs11.CKO_PUBLIC_KEY),
 		pkcs11.NewAttribute(pkcs11.CKA_TRUSTED, true),
 		pkcs11.NewAttribute(pkcs11.CKA_WRAP, true),
-		pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, true),
 		pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, false),
+		pkcs11.NewAttribute(pkcs11.CKA_VERIFY, false),
+	)
+	private := append(common(pkcs11.CKO_PRIVATE_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, true),
 		pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, false),
 		pkcs11.NewAttribute(pkcs11.CKA_SIGN, false),
-		pkcs11.NewAttribute(pkcs11.CKA_VERIFY, false),
-		pkcs11.NewAttribute(pkcs11.CKA_DERIVE, false),
 		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
 		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false),
-		pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false),
-		pkcs11.NewAttribute(pkcs11.CKA_DESTROYABLE, false),
-		pkcs11.NewAttribute(pkcs11.CKA_ALLOWED_MECHANISMS, mechanismList(wrapMechanism)),
-		pkcs11.NewAttribute(pkcs11.CKA_ID, d.id),
-		pkcs11.NewAttribute(pkcs11.CKA_LABEL, wrappingKeyLabel),
-		pkcs11.NewAttribute(pkcs11.CKA_VALUE, d.value),
-	}
+		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE_EXPONENT, k.D.Bytes()),
+		pkcs11.NewAttribute(pkcs11.CKA_PRIME_1, k.Primes[0].Bytes()),
+		pkcs11.NewAttribute(pkcs11.CKA_PRIME_2, k.Primes[1].Bytes()),
+		pkcs11.NewAttribute(pkcs11.CKA_EXPONENT_1, k.Precomputed.Dp.Bytes()),
+		pkcs11.NewAttribute(pkcs11.CKA_EXPONENT_2, k.Precomputed.Dq.Bytes()),
+		pkcs11.NewAttribute(pkcs11.CKA_COEFFICIENT, k.Precomputed.Qinv.Bytes()),
+	)
 	unwrapTemplate := pkcs11x.Nested{Type: pkcs11.CKA_UNWRAP_TEMPLATE, Template: []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
 		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
 		pkcs11.NewAttribute(pkcs11.CKA_WRAP_WITH_TRUSTED, true),
 	}}
-	var h pkcs11.ObjectHandle
+	var wrapKey, unwrapKey pkcs11.ObjectHandle
 	err := n.asSO(ctx, func(sh pkcs11.SessionHandle) error {
 		var err error
-		h, err = x.CreateObject(sh, attrs, unwrapTemplate)
-		return err
+		if wrapKey, err = n.c.CreateObject(sh, public); err != nil {
+			return fmt.Errorf("public key: %w", err)
+		}
+		if unwrapKey, err = x.CreateObject(sh, private, unwrapTemplate); err != nil {
+			return fmt.Errorf("private key: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("hsm %s: install cluster wrapping key: %w", n.id, err)
+		return fmt.Errorf("hsm %s: install cluster wrapping keys: %w", n.id, err)
 	}
 	// A public object's handle stays valid across logins, and SoftHSM keeps
 	// a slot's handles while any session of it is open: ctl is, for the
 	// node's life.
-	n.wrapKey = h
+	n.wrapKey, n.unwrapKey = wrapKey, unwrapKey
 	return nil
 }
 
@@ -198,7 +248,7 @@ func (n *Node) WrapKey(ctx context.Context, l *Login, keyID string) ([]byte, err
 		if err != nil {
 			return err
 		}
-		blob, err = n.c.WrapKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(wrapMechanism, nil)}, n.wrapKey, h)
+		blob, err = n.wrap(sh, h)
 		return err
 	})
 	return blob, err
@@ -230,7 +280,7 @@ func (n *Node) unwrapInto(sh pkcs11.SessionHandle, keyID string, blob []byte) er
 	} else if !errors.Is(err, ErrKeyNotFound) {
 		return err
 	}
-	if _, err := n.c.UnwrapKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(wrapMechanism, nil)}, n.wrapKey, blob, backingKeyTemplate(id)); err != nil {
+	if err := n.unwrap(sh, blob, backingKeyTemplate(id)); err != nil {
 		return err
 	}
 	n.keys[keyID] = true
@@ -464,7 +514,7 @@ func (n *Node) ExportKeys(ctx context.Context, ownerPIN string) ([]WrappedKey, e
 			if err != nil {
 				return err
 			}
-			blob, err := n.c.WrapKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(wrapMechanism, nil)}, n.wrapKey, h)
+			blob, err := n.wrap(sh, h)
 			if err != nil {
 				return fmt.Errorf("wrap %s: %w", id, err)
 			}

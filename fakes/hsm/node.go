@@ -80,7 +80,8 @@ type Node struct {
 	ownerPIN    string               // (ops) the PIN of that login, to restore it after the security officer's work
 	ownerLocked bool                 // (ops)
 	deleted     bool                 // (ops)
-	wrapKey     pkcs11.ObjectHandle  // (ops) the cluster wrapping key; public, so its handle survives logouts
+	wrapKey     pkcs11.ObjectHandle  // (ops) the cluster's public wrapping key; a public object, so its handle survives logouts
+	unwrapKey   pkcs11.ObjectHandle  // (ops) the cluster's private unwrapping key, also a public object
 	handles     *sync.Map            // (ops) key id -> ObjectHandle, valid for the current login only
 
 	mu    sync.Mutex // guards users and keys, and serialises use of ctl

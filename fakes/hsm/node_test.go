@@ -196,7 +196,7 @@ func TestBackingKeyValueNeverLeavesTheTokenInClear(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrapKey := wrappingKey(t, c, sh)
+	unwrapKey := unwrappingKey(t, c, sh)
 	readable := []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
 		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
@@ -205,7 +205,7 @@ func TestBackingKeyValueNeverLeavesTheTokenInClear(t *testing.T) {
 		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true),
 	}
 	unwrap := func(sh pkcs11.SessionHandle) (pkcs11.ObjectHandle, error) {
-		return c.UnwrapKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_WRAP_PAD, nil)}, wrapKey, blob, readable)
+		return c.UnwrapKey(sh, hsm.WrapMechanism(), unwrapKey, blob, readable)
 	}
 
 	t.Run("its blob cannot be unwrapped as a readable key by the user", func(t *testing.T) {
@@ -233,7 +233,7 @@ func TestBackingKeyValueNeverLeavesTheTokenInClear(t *testing.T) {
 		// Even a template that agrees with the unwrap template makes a
 		// private object, which a session with no login cannot.
 		conforming := append(backingKeyAttrs(), pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false))
-		if _, err := c.UnwrapKey(pub, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_WRAP_PAD, nil)}, wrapKey, blob, conforming); err == nil {
+		if _, err := c.UnwrapKey(pub, hsm.WrapMechanism(), unwrapKey, blob, conforming); err == nil {
 			t.Fatal("a session with no login unwrapped the backing key")
 		}
 	})
@@ -273,18 +273,25 @@ func TestWithoutTheUnwrapTemplateABlobUnwrapsAsAReadableKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.CloseSession(sh)
-	var wrapKey pkcs11.ObjectHandle
+	// The same key pair as Join installs, less the unwrap template.
+	var wrapKey, unwrapKey pkcs11.ObjectHandle
 	err = tok.AsSO(ctx, func(sh pkcs11.SessionHandle) error {
-		wrapKey, err = m.X.CreateObject(sh, []*pkcs11.Attribute{
-			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
-			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
-			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
-			pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false),
-			pkcs11.NewAttribute(pkcs11.CKA_TRUSTED, true),
-			pkcs11.NewAttribute(pkcs11.CKA_WRAP, true),
-			pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, true),
-			pkcs11.NewAttribute(pkcs11.CKA_VALUE, bytes.Repeat([]byte{7}, 32)),
-		})
+		var err error
+		wrapKey, unwrapKey, err = c.GenerateKeyPair(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN, nil)},
+			[]*pkcs11.Attribute{
+				pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+				pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false),
+				pkcs11.NewAttribute(pkcs11.CKA_TRUSTED, true),
+				pkcs11.NewAttribute(pkcs11.CKA_WRAP, true),
+				pkcs11.NewAttribute(pkcs11.CKA_MODULUS_BITS, 2048),
+				pkcs11.NewAttribute(pkcs11.CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}),
+			},
+			[]*pkcs11.Attribute{
+				pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+				pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false),
+				pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, true),
+				pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
+			})
 		return err
 	})
 	if err != nil {
@@ -300,12 +307,12 @@ func TestWithoutTheUnwrapTemplateABlobUnwrapsAsAReadableKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blob, err := c.WrapKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_WRAP_PAD, nil)}, wrapKey, key)
+	blob, err := c.WrapKey(sh, hsm.WrapMechanism(), wrapKey, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Logout(sh)
-	h, err := c.UnwrapKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_WRAP_PAD, nil)}, wrapKey, blob, []*pkcs11.Attribute{
+	h, err := c.UnwrapKey(sh, hsm.WrapMechanism(), unwrapKey, blob, []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
 		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
 		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
@@ -323,15 +330,19 @@ func TestWithoutTheUnwrapTemplateABlobUnwrapsAsAReadableKey(t *testing.T) {
 }
 
 // wrappingKey finds the cluster wrapping key: a public object.
-func wrappingKey(t *testing.T, c *pkcs11.Ctx, sh pkcs11.SessionHandle) pkcs11.ObjectHandle {
+// unwrappingKey finds the private half of the cluster's wrapping key pair.
+func unwrappingKey(t *testing.T, c *pkcs11.Ctx, sh pkcs11.SessionHandle) pkcs11.ObjectHandle {
 	t.Helper()
-	if err := c.FindObjectsInit(sh, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_TRUSTED, true)}); err != nil {
+	if err := c.FindObjectsInit(sh, []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, true),
+	}); err != nil {
 		t.Fatal(err)
 	}
 	defer c.FindObjectsFinal(sh)
 	hs, _, err := c.FindObjects(sh, 2)
 	if err != nil || len(hs) != 1 {
-		t.Fatalf("find the trusted wrapping key: %v, %d found", err, len(hs))
+		t.Fatalf("find the cluster's unwrapping key: %v, %d found", err, len(hs))
 	}
 	return hs[0]
 }

@@ -87,7 +87,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() {
 		svc.Close()
-		p.Close()
+		p.Close(context.Background())
 		m.Close()
 	})
 	return &env{plane: p, svc: svc, cluster: c, audit: audit, clock: clk}
@@ -236,7 +236,7 @@ func TestEachConnectionErrorCodeFromItsCause(t *testing.T) {
 				}
 			}
 		}, kms.ErrCodeInsufficientHSMs},
-		{"network blocked", func(t *testing.T, e *env, _ string) { e.cluster.SetBlocked(true) }, kms.ErrCodeNetwork},
+		{"network blocked", func(t *testing.T, e *env, _ string) { e.cluster.SetBlocked(context.Background(), true) }, kms.ErrCodeNetwork},
 		{"wrong password", func(t *testing.T, e *env, id string) {
 			if err := e.svc.UpdateCustomKeyStore(kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: id, KeyStorePassword: "otherPass1"}); err != nil {
 				t.Fatal(err)
@@ -260,7 +260,7 @@ func TestEachConnectionErrorCodeFromItsCause(t *testing.T) {
 			}
 		}, kms.ErrCodeInsufficientAddresses},
 		{"subnet deleted", func(t *testing.T, e *env, _ string) {
-			if err := e.plane.DeleteSubnet(e.cluster.SubnetIDs()[1]); err != nil {
+			if err := e.plane.DeleteSubnet(context.Background(), e.cluster.SubnetIDs()[1]); err != nil {
 				t.Fatal(err)
 			}
 		}, kms.ErrCodeSubnetNotFound},

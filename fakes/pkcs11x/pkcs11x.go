@@ -7,25 +7,18 @@ package pkcs11x
 
 /*
 #cgo pkg-config: p11-kit-1
-#cgo LDFLAGS: -ldl
-#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <p11-kit/pkcs11.h>
 
-// open_function_list finds the function list of a module that the process has
-// already loaded (RTLD_NOLOAD): the calls then reach the same initialised
-// library state, sessions and logins as miekg/pkcs11's.
-static CK_RV open_function_list(const char *path, void **lib, CK_FUNCTION_LIST_PTR *fl) {
-	CK_C_GetFunctionList get;
-	*lib = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
-	if (*lib == NULL) return CKR_CRYPTOKI_NOT_INITIALIZED;
-	get = (CK_C_GetFunctionList)dlsym(*lib, "C_GetFunctionList");
-	if (get == NULL) { dlclose(*lib); *lib = NULL; return CKR_FUNCTION_NOT_SUPPORTED; }
-	return get(fl);
-}
+// miekg_ctx is the C half of a miekg/pkcs11 Ctx: the library handle and the
+// function list C_GetFunctionList gave it (pkcs11.go, struct ctx, v1.1.x).
+struct miekg_ctx {
+	void *handle;
+	CK_FUNCTION_LIST_PTR sym;
+};
 
-static void close_lib(void *lib) { if (lib != NULL) dlclose(lib); }
+static CK_FUNCTION_LIST_PTR function_list(void *ctx) { return ((struct miekg_ctx *)ctx)->sym; }
 
 static CK_RV create_object(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s,
 		CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR h) {
@@ -45,7 +38,6 @@ import "C"
 
 import (
 	"errors"
-	"fmt"
 	"unsafe"
 
 	"github.com/miekg/pkcs11"
@@ -59,31 +51,39 @@ type Nested struct {
 }
 
 // Module is a handle on the function list of a PKCS#11 library that
-// miekg/pkcs11 has already loaded and initialised.
+// miekg/pkcs11 has loaded.
 type Module struct {
-	lib unsafe.Pointer
-	fl  C.CK_FUNCTION_LIST_PTR
+	fl C.CK_FUNCTION_LIST_PTR
 }
 
-// Open finds the function list of the library at path. The library must
-// already be loaded in this process (pkcs11.New); Open does not load it.
-func Open(path string) (*Module, error) {
-	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
-	m := &Module{}
-	if rv := C.open_function_list(cpath, &m.lib, &m.fl); rv != C.CKR_OK {
-		return nil, fmt.Errorf("pkcs11x: function list of %s: %w", path, pkcs11.Error(rv))
+// FromCtx returns the function list behind c, so that calls made here reach
+// the very library state, sessions and logins of c's. Asking the library for
+// its function list again would not do: a forwarding module such as
+// p11-kit-client.so opens a new connection, with its own sessions and
+// logins, for every C_GetFunctionList. miekg/pkcs11 does not export the list,
+// so FromCtx reads it out of the Ctx, whose only field points to the C struct
+// that holds it (see miekg_ctx above); the version is pinned in go.sum, and
+// the tests fail if the layout ever changes.
+func FromCtx(c *pkcs11.Ctx) (*Module, error) {
+	if c == nil {
+		return nil, errors.New("pkcs11x: nil pkcs11.Ctx")
 	}
-	return m, nil
+	inner := *(*unsafe.Pointer)(unsafe.Pointer(c))
+	if inner == nil {
+		return nil, errors.New("pkcs11x: pkcs11.Ctx destroyed")
+	}
+	fl := C.function_list(inner)
+	if fl == nil {
+		return nil, errors.New("pkcs11x: pkcs11.Ctx has no function list")
+	}
+	return &Module{fl: fl}, nil
 }
 
-// Close releases the reference Open took on the library.
+// Close forgets the function list; the library stays with its Ctx.
 func (m *Module) Close() error {
-	if m == nil || m.lib == nil {
-		return nil
+	if m != nil {
+		m.fl = nil
 	}
-	C.close_lib(m.lib)
-	m.lib, m.fl = nil, nil
 	return nil
 }
 

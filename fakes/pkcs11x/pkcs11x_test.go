@@ -62,8 +62,11 @@ func TestCreateObjectStoresTheNestedTemplate(t *testing.T) {
 	}
 }
 
-func TestOpenNeedsTheLibraryLoadedAlready(t *testing.T) {
-	if _, err := pkcs11x.Open("/nonexistent/libpkcs11.so"); err == nil {
-		t.Fatal("Open of a library that is not loaded succeeded")
+func TestFromCtxRefusesADestroyedCtx(t *testing.T) {
+	if _, err := pkcs11x.FromCtx(nil); err == nil {
+		t.Error("FromCtx(nil) succeeded")
+	}
+	if _, err := pkcs11x.FromCtx(new(pkcs11.Ctx)); err == nil {
+		t.Error("FromCtx of a Ctx with no library succeeded")
 	}
 }

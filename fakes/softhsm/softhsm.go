@@ -1,5 +1,6 @@
 // Package softhsm gives this process its own SoftHSM v2 module, with a private
-// token directory, and hands out tokens in it.
+// token directory, and hands out tokens in it; Dial reaches a SoftHSM that
+// another machine serves over p11-kit's RPC, with the same token calls.
 //
 // SoftHSM reads its configuration when the module is initialised, and its
 // object store and slot list live in the process, so every stack in a process
@@ -56,8 +57,9 @@ type Module struct {
 	// X makes the calls miekg/pkcs11 cannot (nested templates).
 	X *pkcs11x.Module
 
-	dir   string
-	soPIN string
+	dir    string
+	soPIN  string
+	remote bool // a module of Dial: another process's SoftHSM
 
 	mu   sync.Mutex // serialises slot-list changes and guards free
 	free []uint     // slots of wiped tokens
@@ -89,6 +91,9 @@ func Open() (*Module, error) {
 // Close drops one reference; the last one finalises the library and removes
 // the token directory.
 func (m *Module) Close() error {
+	if m.remote {
+		return m.closeRemote()
+	}
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if shared.m != m || shared.refs == 0 {
@@ -163,7 +168,7 @@ func load() (*Module, error) {
 		ctx.Destroy()
 		return fail(fmt.Errorf("softhsm: initialise %s: %w", path, err))
 	}
-	x, err := pkcs11x.Open(path)
+	x, err := pkcs11x.FromCtx(ctx)
 	if err != nil {
 		ctx.Finalize()
 		ctx.Destroy()

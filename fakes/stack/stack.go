@@ -49,21 +49,39 @@ type Options struct {
 	Audit           io.Writer // the KMS audit log (JSON lines); nil drops it
 	// Bugs break the KMS service on purpose, for keystorm's own tests.
 	Bugs kms.Bugs
+	// Nodes, if set, runs every HSM on a machine of its own (the containers
+	// stack); nil keeps them as tokens of this process's SoftHSM.
+	Nodes cloudhsm.NodeHost
+	// PortBase, if set, fixes the ports: KMS on PortBase, CloudHSM on +1,
+	// admin on +2, metrics on +3 (a container publishes known ports);
+	// 0 takes free ones.
+	PortBase int
 }
+
+// Ports of a stack with Options.PortBase, as offsets from it.
+const (
+	KMSPort = iota
+	CloudHSMPort
+	AdminPort
+	MetricsPort
+)
 
 // Info is what a client needs to use the stack; `keystorm serve --info`
 // writes it, and `keystorm run --stack external` reads it.
 type Info struct {
-	Region           string        `json:"region"`
-	AccessKeyID      string        `json:"access_key_id"`
-	SecretAccessKey  string        `json:"secret_access_key"`
-	KMSEndpoint      string        `json:"kms_endpoint"`
-	CloudHSMEndpoint string        `json:"cloudhsm_endpoint"`
-	AdminEndpoint    string        `json:"admin_endpoint"`
-	AdminToken       string        `json:"admin_token"`
-	MetricsEndpoint  string        `json:"metrics_endpoint"`
-	Speed            float64       `json:"speed"`
-	Clusters         []ClusterInfo `json:"clusters"`
+	Region           string  `json:"region"`
+	AccessKeyID      string  `json:"access_key_id"`
+	SecretAccessKey  string  `json:"secret_access_key"`
+	KMSEndpoint      string  `json:"kms_endpoint"`
+	CloudHSMEndpoint string  `json:"cloudhsm_endpoint"`
+	AdminEndpoint    string  `json:"admin_endpoint"`
+	AdminToken       string  `json:"admin_token"`
+	MetricsEndpoint  string  `json:"metrics_endpoint"`
+	Speed            float64 `json:"speed"`
+	// Machines tells that every HSM runs on a machine of its own (the
+	// containers stack), which the admin API's node actions reach.
+	Machines bool          `json:"machines,omitempty"`
+	Clusters []ClusterInfo `json:"clusters"`
 }
 
 // ClusterInfo describes a seeded cluster.
@@ -119,10 +137,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			s.Close(context.Background())
 		}
 	}()
-	if s.plane, err = cloudhsm.New(cloudhsm.Config{Module: m, Clock: clk, Region: opts.Region}); err != nil {
+	if s.plane, err = cloudhsm.New(cloudhsm.Config{Module: m, Nodes: opts.Nodes, Clock: clk, Region: opts.Region}); err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
-	s.info = Info{Region: opts.Region, AccessKeyID: opts.AccessKeyID, SecretAccessKey: opts.SecretAccessKey, AdminToken: randomHex(16), Speed: opts.Speed}
+	s.info = Info{Region: opts.Region, AccessKeyID: opts.AccessKeyID, SecretAccessKey: opts.SecretAccessKey, AdminToken: randomHex(16), Speed: opts.Speed, Machines: opts.Nodes != nil}
 	for i := 0; i < opts.Clusters; i++ {
 		ci := ClusterInfo{KmsuserPassword: "kms" + randomHex(6), AdminPassword: "adm" + randomHex(6)}
 		c, err := s.plane.Seed(ctx, cloudhsm.SeedSpec{AdminPassword: ci.AdminPassword, KmsuserPassword: ci.KmsuserPassword})
@@ -153,8 +171,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	creds := awsjson.WithCredentials(map[string]string{opts.AccessKeyID: opts.SecretAccessKey})
 	region := awsjson.WithRegion(opts.Region)
-	serve := func(name string, h http.Handler) (string, error) {
-		l, err := net.Listen("tcp", net.JoinHostPort(opts.Host, "0"))
+	serve := func(name string, offset int, h http.Handler) (string, error) {
+		port := 0
+		if opts.PortBase > 0 {
+			port = opts.PortBase + offset
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(opts.Host, strconv.Itoa(port)))
 		if err != nil {
 			return "", fmt.Errorf("stack: listen for %s: %w", name, err)
 		}
@@ -167,18 +189,18 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}()
 		return "http://" + l.Addr().String(), nil
 	}
-	if s.info.KMSEndpoint, err = serve("KMS", kmsapi.New(s.kms, creds, region, observe("kms"))); err != nil {
+	if s.info.KMSEndpoint, err = serve("KMS", KMSPort, kmsapi.New(s.kms, creds, region, observe("kms"))); err != nil {
 		return nil, err
 	}
-	if s.info.CloudHSMEndpoint, err = serve("CloudHSM", cloudhsmapi.New(s.plane, creds, region, observe("cloudhsmv2"))); err != nil {
+	if s.info.CloudHSMEndpoint, err = serve("CloudHSM", CloudHSMPort, cloudhsmapi.New(s.plane, creds, region, observe("cloudhsmv2"))); err != nil {
 		return nil, err
 	}
-	if s.info.AdminEndpoint, err = serve("admin", admin.New(s.plane, s.kms, s.info.AdminToken)); err != nil {
+	if s.info.AdminEndpoint, err = serve("admin", AdminPort, admin.New(s.plane, s.kms, s.info.AdminToken)); err != nil {
 		return nil, err
 	}
 	metrics := http.NewServeMux()
 	metrics.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	endpoint, err := serve("metrics", metrics)
+	endpoint, err := serve("metrics", MetricsPort, metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +291,7 @@ func (s *Stack) Close(ctx context.Context) error {
 		errs = append(errs, s.kms.Close())
 	}
 	if s.plane != nil {
-		errs = append(errs, s.plane.Close())
+		errs = append(errs, s.plane.Close(ctx))
 	}
 	if s.module != nil {
 		errs = append(errs, s.module.Close())

@@ -172,6 +172,9 @@ func TestValidate(t *testing.T) {
 		{"cancel-key-deletion", func(faults.Action) {}, []string{"key:"}},
 		{"advance-clock", func(a faults.Action) { a.(*faults.AdvanceClock).By = -time.Hour }, []string{"by:"}},
 		{"set-clock-speed", func(a faults.Action) { a.(*faults.SetClockSpeed).Speed = -1 }, []string{"speed:"}},
+		{"kill-hsm-node", func(a faults.Action) { a.(*faults.KillHSMNode).HSM = -1 }, []string{"cluster:", "hsm:"}},
+		{"pause-hsm-node", func(a faults.Action) { a.(*faults.PauseHSMNode).HSM = -2 }, []string{"cluster:", "hsm:"}},
+		{"resume-hsm-node", func(faults.Action) {}, []string{"cluster:"}},
 	}
 	covered := map[string]bool{}
 	for _, r := range rows {
@@ -248,8 +251,8 @@ func TestCheck(t *testing.T) {
 		stack target.Stack
 		lacks []target.Capability
 	}{
-		{noAdmin, []target.Capability{target.Admin, target.HSMClient, target.Clock}},
-		{kmsOnly, []target.Capability{target.Admin, target.HSMClient, target.Clock, target.ControlPlane}},
+		{noAdmin, []target.Capability{target.Admin, target.HSMClient, target.Clock, target.Machines}},
+		{kmsOnly, []target.Capability{target.Admin, target.HSMClient, target.Clock, target.ControlPlane, target.Machines}},
 	} {
 		env := faults.NewEnv(tc.stack)
 		env.BindCluster("x", faults.Cluster{ID: "cluster-abcdefghijk", SubnetIDs: []string{"subnet-1", "subnet-2"}})

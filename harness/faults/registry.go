@@ -26,6 +26,8 @@ var catalog = []Entry{
 	{Name: "delete-orphaned-material", Kind: KindStep, Summary: "Procedure 5: as kmsuser, delete the backing key of a KMS key deleted while its store was disconnected (DeleteKey audit event FAILURE), by its backingKeyId; the store is left as found.", New: func() Action { return &DeleteOrphanedMaterial{} }},
 	{Name: "delete-store", Kind: KindStep, Summary: "DeleteCustomKeyStore: only a DISCONNECTED store with no keys goes (else CustomKeyStoreInvalidStateException, or CustomKeyStoreHasCMKsException, even for PendingDeletion keys).", New: func() Action { return &DeleteStore{} }},
 	{Name: "exhaust-sessions", Kind: KindFault, Summary: "Cap PKCS#11 sessions per HSM, stack-wide (admin): bursts fail KMSInternalException about PKCS #11 sessions; back off (procedure 7).", New: func() Action { return &ExhaustSessions{MaxPerHSM: 1} }},
+	{Name: "kill-hsm-node", Kind: KindFault, Summary: "Kill the machine of one HSM mid-call (containers stack): its calls fail KMSInvalidStateException with the network message, the store stays CONNECTED; fix: delete-hsm the dead HSM, create-hsm.", New: func() Action { return &KillHSMNode{} }},
+	{Name: "pause-hsm-node", Kind: KindFault, Summary: "Freeze the machine of one HSM mid-request (containers stack): its calls time out with the network message (KMSInvalidStateException); fix: resume-hsm-node.", New: func() Action { return &PauseHSMNode{} }},
 	{Name: "internal-error", Kind: KindFault, Summary: "Fail the next calls of an operation (admin): KMSInternalException, or INTERNAL_ERROR for \"connect\"; fix: retry.", New: func() Action { return &InternalError{Operation: "*", Count: 1} }},
 
 	// Recovery steps.
@@ -36,6 +38,7 @@ var catalog = []Entry{
 	{Name: "set-kmsuser-password", Kind: KindStep, Summary: "As admin (CO), set kmsuser's password to a known one, unlocking it (store DISCONNECTED): procedure 3; also on a restored cluster in procedure 6.", New: func() Action { return &SetKmsuserPassword{} }},
 	{Name: "logout-kmsuser", Kind: KindStep, Summary: "End the kmsuser login login-kmsuser holds: procedure 4, out (fixes USER_LOGGED_IN).", New: func() Action { return &LogoutKmsuser{} }},
 	{Name: "create-kmsuser", Kind: KindStep, Summary: "As admin (CO), create the crypto user kmsuser with a known password: fixes USER_NOT_FOUND, then update-store (procedure 2).", New: func() Action { return &CreateKmsuser{} }},
+	{Name: "resume-hsm-node", Kind: KindStep, Summary: "Thaw the machine pause-hsm-node froze (containers stack): the calls it held complete.", New: func() Action { return &ResumeHSMNode{} }},
 	{Name: "unblock-network", Kind: KindStep, Summary: "Restore the network path to a cluster or one HSM (admin): fixes NETWORK_ERRORS and the network message (procedure 7: retry).", New: func() Action { return &UnblockNetwork{} }},
 	{Name: "remove-latency", Kind: KindStep, Summary: "Remove the latency added to a cluster or one HSM (admin): undoes add-latency (procedure 7: back off and retry meanwhile).", New: func() Action { return &RemoveLatency{} }},
 	{Name: "restore-security-group", Kind: KindStep, Summary: "Restore the cluster security group's rules (admin): fixes CloudHsmClusterInvalidConfigurationException (procedure 2, quick failure).", New: func() Action { return &RestoreSecurityGroup{} }},

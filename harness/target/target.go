@@ -59,10 +59,13 @@ const (
 	// Audit is the KMS audit log's management events, through the admin
 	// API (CloudTrail, for a real account).
 	Audit Capability = "audit"
+	// Machines is acting on the machines HSMs run on (kill, pause), through
+	// the admin API: the containers stack, where each HSM is a container.
+	Machines Capability = "machines"
 )
 
 // Capabilities lists every capability, in a stable order.
-var Capabilities = []Capability{KMS, ControlPlane, HSMClient, Admin, Clock, Metrics, Audit}
+var Capabilities = []Capability{KMS, ControlPlane, HSMClient, Admin, Clock, Metrics, Audit, Machines}
 
 // Stack is a running target.
 type Stack interface {
@@ -197,6 +200,9 @@ func newRemote(kind string, info Info, httpClient *http.Client) *remote {
 	if info.AdminEndpoint != "" {
 		r.caps = append(r.caps, Admin, HSMClient, Clock, Audit)
 		r.admin = &AdminClient{Endpoint: strings.TrimRight(info.AdminEndpoint, "/"), Token: info.AdminToken, HTTP: httpClient}
+		if info.Machines {
+			r.caps = append(r.caps, Machines)
+		}
 	}
 	if info.MetricsEndpoint != "" {
 		r.caps = append(r.caps, Metrics)

@@ -51,7 +51,7 @@ func TestExternalCapabilities(t *testing.T) {
 		t.Errorf("Require: %v", err)
 	}
 	full := target.External(target.Info{Region: "us-east-1", AccessKeyID: "a", SecretAccessKey: "s", KMSEndpoint: "http://k",
-		CloudHSMEndpoint: "http://c", AdminEndpoint: "http://a", MetricsEndpoint: "http://m/metrics"})
+		CloudHSMEndpoint: "http://c", AdminEndpoint: "http://a", MetricsEndpoint: "http://m/metrics", Machines: true})
 	for _, c := range target.Capabilities {
 		if !full.Has(c) {
 			t.Errorf("a full target lacks %s", c)
@@ -59,5 +59,10 @@ func TestExternalCapabilities(t *testing.T) {
 	}
 	if err := target.Require(full, target.Capabilities...); err != nil {
 		t.Errorf("Require on a full target: %v", err)
+	}
+	// HSMs in the stack's own process have no machines to kill or pause.
+	inProcess := target.External(target.Info{Region: "us-east-1", AccessKeyID: "a", SecretAccessKey: "s", KMSEndpoint: "http://k", AdminEndpoint: "http://a"})
+	if !inProcess.Has(target.Admin) || inProcess.Has(target.Machines) {
+		t.Errorf("a target whose info has no machines: admin %v, machines %v", inProcess.Has(target.Admin), inProcess.Has(target.Machines))
 	}
 }

@@ -1,0 +1,162 @@
+package scenarios_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/keystorm/keystorm/fakes/nodes"
+	"github.com/keystorm/keystorm/harness/result"
+	"github.com/keystorm/keystorm/harness/run"
+	"github.com/keystorm/keystorm/harness/scenario"
+	"github.com/keystorm/keystorm/harness/target"
+)
+
+// containerScenarios run on the containers stack: the flagship and the
+// library scenarios whose faults containers make real (a deleted HSM is a
+// container removed, a blocked path dropped packets, a deleted subnet a
+// network removed), and those only containers can run.
+var containerScenarios = []string{
+	"hsm-deleted-under-load.yaml",
+	"code-subnet-not-found.yaml",
+	"dataplane-network.yaml",
+	"code-network-errors.yaml",
+	"dataplane-session-exhaustion.yaml",
+	"dataplane-kmsuser-locked-out.yaml",
+	"containers/hsm-node-killed-under-load.yaml",
+	"containers/subnet-network-removed-under-load.yaml",
+}
+
+// TestContainers runs containerScenarios on the containers stack, one stack
+// each, and requires each to pass with no expectation passing vacuously;
+// then nothing keystorm started may be left on the Docker engine.
+func TestContainers(t *testing.T) {
+	requireDocker(t)
+	bin := buildKeystorm(t)
+	for _, path := range containerScenarios {
+		sc, err := scenario.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(sc.Name, func(t *testing.T) {
+			res := runOnContainers(t, sc, bin)
+			if res.ExitCode != result.ExitPass {
+				t.Errorf("exit %d (%s)%s", res.ExitCode, res.Invalid, verdicts(res))
+				return
+			}
+			notVacuous(t, sc, res)
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	left, err := nodes.Find(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !left.Empty() {
+		t.Errorf("left on the Docker engine after every stack closed: %+v", left)
+		nodes.Clean(ctx, "")
+	}
+}
+
+// TestContainerOnlyScenariosAreNotApplicableInProcess: the scenarios of
+// scenarios/containers/ need machines, which the embedded stack lacks; they
+// are reported not applicable, never passed.
+func TestContainerOnlyScenariosAreNotApplicableInProcess(t *testing.T) {
+	files, err := filepath.Glob("containers/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no container-only scenarios: %v", err)
+	}
+	for _, f := range files {
+		sc, err := scenario.Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(sc.Name, func(t *testing.T) {
+			t.Parallel()
+			res := runOnEmbedded(t, sc)
+			if res.ExitCode == result.ExitPass {
+				t.Fatalf("passed on the embedded stack, which cannot kill a machine or remove a network%s", verdicts(res))
+			}
+			na := 0
+			for _, e := range res.Expectations {
+				if e.Status == result.NotApplicable {
+					na++
+				}
+			}
+			if na == 0 {
+				t.Errorf("exit %d with no expectation not applicable%s", res.ExitCode, verdicts(res))
+			}
+		})
+	}
+}
+
+func runOnContainers(t *testing.T, sc *scenario.Scenario, bin string) *result.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), sc.Timeout+5*time.Minute)
+	defer cancel()
+	st, err := target.StartContainers(ctx, target.ContainersOptions{
+		Clusters: sc.Stack.Clusters, Speed: sc.Stack.Speed, ConnectDuration: sc.Stack.ConnectDuration,
+		Binary: bin, Log: testWriter{t},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := st.Close(closeCtx); err != nil {
+			t.Errorf("close the containers stack: %v", err)
+		}
+	}()
+	res, err := run.Run(ctx, sc, st, run.Options{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// requireDocker skips a test that needs Docker when there is none, except in
+// CI (CI=true), where it fails: a CI run must not pass by skipping.
+func requireDocker(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err == nil {
+		defer cli.Close()
+		_, err = cli.Ping(ctx, client.PingOptions{})
+	}
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("Docker is needed and not reachable: %v", err)
+	}
+	t.Skipf("Docker not reachable (%v); CI=true makes this a failure", err)
+}
+
+// buildKeystorm builds the keystorm binary the KMS image carries.
+func buildKeystorm(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "keystorm")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/keystorm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build keystorm: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// testWriter sends the stack's progress lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Logf("%s", p)
+	return len(p), nil
+}
