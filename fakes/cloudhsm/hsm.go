@@ -83,18 +83,13 @@ func (h *HSM) reach(ctx context.Context) error {
 	if h.blocked.Load() || h.cluster.network.blocked.Load() {
 		return fmt.Errorf("hsm %s: %w", h.id, ErrUnreachable)
 	}
-	d := time.Duration(h.latency.Load() + h.cluster.network.latency.Load())
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return sleep(ctx, h.addedLatency())
+}
+
+// addedLatency is what the latency faults on the HSM and its cluster add to
+// each call.
+func (h *HSM) addedLatency() time.Duration {
+	return time.Duration(h.latency.Load() + h.cluster.network.latency.Load())
 }
 
 // call makes one data-plane call to the node: past reach for an in-process

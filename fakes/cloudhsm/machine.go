@@ -82,10 +82,8 @@ func (h *HSM) overNetwork(ctx context.Context, fn func() error) error {
 }
 
 func (h *HSM) callOverNetwork(ctx context.Context, fn func() error) error {
-	if d := time.Duration(h.latency.Load() + h.cluster.network.latency.Load()); d > 0 {
-		if err := sleep(ctx, d); err != nil {
-			return err
-		}
+	if err := sleep(ctx, h.addedLatency()); err != nil {
+		return err
 	}
 	done := make(chan error, 1)
 	h.calls.Add(1)
@@ -125,7 +123,11 @@ func lostConnection(err error) bool {
 	return false
 }
 
+// sleep waits d (nothing for d <= 0) unless ctx ends first.
 func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

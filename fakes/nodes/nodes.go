@@ -29,6 +29,19 @@ const LabelStack = images.LabelStack
 // client's port).
 const RPCPort = "2225"
 
+// DisableReaper turns off testcontainers-go's Ryuk reaper for this process
+// (unless the user set TESTCONTAINERS_RYUK_DISABLED): its image would be
+// pulled from a registry, which the machines keystorm runs on cannot reach,
+// and keystorm removes what it starts itself. testcontainers-go reads its
+// configuration once, at its first use in the process: call this before.
+func DisableReaper() {
+	if _, ok := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !ok {
+		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+}
+
+func init() { DisableReaper() }
+
 // Config configures a Host.
 type Config struct {
 	// StackID labels what the host starts and prefixes the names.

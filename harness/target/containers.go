@@ -50,9 +50,6 @@ const infoPath = "/run/keystorm-info.json"
 // stack's id; Close removes it all, and `keystorm clean` removes what a
 // killed run left.
 func StartContainers(ctx context.Context, opts ContainersOptions) (_ Stack, err error) {
-	// The Ryuk reaper would be pulled from a registry; keystorm removes what
-	// it starts itself.
-	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	tclog.SetDefault(tclog.NewNoopLogger())
 	if opts.Binary == "" {
 		if opts.Binary, err = os.Executable(); err != nil {
@@ -117,7 +114,14 @@ func StartContainers(ctx context.Context, opts ContainersOptions) (_ Stack, err 
 		fmt.Fprintf(opts.Log, "containers stack %s up in %v: KMS %s\n", id, time.Since(started).Round(time.Millisecond), info.KMSEndpoint)
 	}
 	r := newRemote("containers", info, nil)
-	r.close = func(ctx context.Context) error { return stopContainers(ctx, c, id) }
+	r.close = func(ctx context.Context) error {
+		stopping := time.Now()
+		err := stopContainers(ctx, c, id)
+		if opts.Log != nil {
+			fmt.Fprintf(opts.Log, "containers stack %s removed in %v\n", id, time.Since(stopping).Round(time.Millisecond))
+		}
+		return err
+	}
 	return r, nil
 }
 
