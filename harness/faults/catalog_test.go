@@ -212,15 +212,7 @@ func TestValidate(t *testing.T) {
 // fillNames sets what has no default: the names an action refers to, and
 // the values that must be chosen (a clock's jump or speed, an update).
 func fillNames(a faults.Action) {
-	v := reflect.ValueOf(a).Elem()
-	for i := range v.NumField() {
-		switch v.Type().Field(i).Tag.Get("yaml") {
-		case "cluster", "store", "key", "as":
-			if v.Field(i).String() == "" {
-				v.Field(i).SetString("x")
-			}
-		}
-	}
+	fillNameFields(reflect.ValueOf(a).Elem())
 	switch a := a.(type) {
 	case *faults.AdvanceClock:
 		a.By = time.Hour
@@ -228,6 +220,24 @@ func fillNames(a faults.Action) {
 		a.Speed = 60
 	case *faults.UpdateStore:
 		a.NewName = "renamed"
+	}
+}
+
+// fillNameFields names the scenario objects of a struct of parameters,
+// inline ones included.
+func fillNameFields(v reflect.Value) {
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			fillNameFields(v.Field(i))
+			continue
+		}
+		switch f.Tag.Get("yaml") {
+		case "cluster", "store", "key", "as":
+			if v.Field(i).String() == "" {
+				v.Field(i).SetString("x")
+			}
+		}
 	}
 }
 
