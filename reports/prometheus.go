@@ -30,6 +30,29 @@ var statuses = []result.Status{result.Pass, result.Fail, result.Unknown, result.
 // the series stay the same from run to run. Times are in seconds, as
 // Prometheus conventions ask.
 func Prometheus(w io.Writer, r *result.Result) error {
+	s, err := snapshotOf(r)
+	if err != nil {
+		return fmt.Errorf("reports: Prometheus: %w", err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(s); err != nil {
+		return fmt.Errorf("reports: Prometheus: %w", err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return fmt.Errorf("reports: Prometheus: %w", err)
+	}
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return fmt.Errorf("reports: Prometheus: %w", err)
+		}
+	}
+	return nil
+}
+
+// snapshotOf makes the collector of r's metrics.
+func snapshotOf(r *result.Result) (*snapshot, error) {
 	s := &snapshot{scenario: r.Scenario}
 
 	runStatus := s.desc("keystorm_run_status", "The run's status: 1 for the current one of pass, fail, unknown, not-applicable.", "status")
@@ -89,24 +112,9 @@ func Prometheus(w io.Writer, r *result.Result) error {
 		s.gauge(injFailed, b2f(in.Error != "" || in.NotApplicable), in.ID, in.Kind, in.Action)
 	}
 	if s.err != nil {
-		return fmt.Errorf("reports: Prometheus: %w", s.err)
+		return nil, s.err
 	}
-
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(s); err != nil {
-		return fmt.Errorf("reports: Prometheus: %w", err)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		return fmt.Errorf("reports: Prometheus: %w", err)
-	}
-	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			return fmt.Errorf("reports: Prometheus: %w", err)
-		}
-	}
-	return nil
+	return s, nil
 }
 
 // snapshot is a prometheus.Collector of const metrics: the values of a

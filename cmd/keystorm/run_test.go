@@ -2,11 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,5 +196,45 @@ func TestRunSIGINT(t *testing.T) {
 	}
 	if res.ExitCode != exitUsage || res.Load.Sent == 0 || res.Load.Sent >= res.Load.Planned {
 		t.Errorf("result after SIGINT: exit %d, sent %d of %d planned", res.ExitCode, res.Load.Sent, res.Load.Planned)
+	}
+}
+
+// TestRunPushesEachRunsMetrics: with --push-gateway, a run's metrics go to
+// the Pushgateway when it ends, under job keystorm and the scenario as
+// instance; a gateway that refuses them makes the run exit 2.
+func TestRunPushesEachRunsMetrics(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var paths []string
+	var bodies []string
+	refuse := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		paths = append(paths, r.Method+" "+r.URL.Path)
+		bodies = append(bodies, string(b))
+		if refuse {
+			http.Error(w, "no", http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	const sc = "../../scenarios/state-disconnect-while-disconnected.yaml"
+	code, stdout, stderr := keystorm(t, "run", "--quiet", "--out", t.TempDir(), "--push-gateway", srv.URL, sc)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	mu.Lock()
+	if want := "PUT /metrics/job/keystorm/instance/state-disconnect-while-disconnected"; len(paths) != 1 || paths[0] != want {
+		t.Errorf("pushes %v, want one %q", paths, want)
+	}
+	if len(bodies) != 1 || !strings.Contains(bodies[0], "keystorm_run_exit_code") {
+		t.Errorf("the push carried no run metrics")
+	}
+	refuse = true
+	mu.Unlock()
+	code, _, stderr = keystorm(t, "run", "--quiet", "--out", t.TempDir(), "--push-gateway", srv.URL, sc)
+	if code != exitUsage || !strings.Contains(stderr, "--push-gateway") {
+		t.Errorf("a refused push: exit %d, stderr %q; want 2 naming --push-gateway", code, stderr)
 	}
 }

@@ -49,6 +49,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	seed := fs.Int64("seed", 0, "override every scenario's seed (0: the scenario's, or a fresh one)")
 	quiet := fs.Bool("quiet", false, "no progress line, even on a terminal")
 	metricsAddr := fs.String("metrics-addr", "", "serve the harness's own Prometheus metrics on `ADDR` (such as 127.0.0.1:9464) while it runs")
+	pushGateway := fs.String("push-gateway", "", "after each scenario, push its metrics (those of metrics.prom) to the Pushgateway at `URL` (job keystorm, instance the scenario)")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), runUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -123,7 +124,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if ctx.Err() != nil {
 			break
 		}
-		code := runOne(ctx, sc, stackChoice{kind: *stackKind, info: info, binary: *binary}, *out, *seed, progress, reg, stdout, stderr)
+		cfg := runConfig{
+			stack:   stackChoice{kind: *stackKind, info: info, binary: *binary},
+			outRoot: *out, seed: *seed, progress: progress, reg: reg, pushGateway: *pushGateway,
+		}
+		code := runOne(ctx, sc, cfg, stdout, stderr)
 		worst = worse(worst, code)
 	}
 	if ctx.Err() != nil {
@@ -164,9 +169,19 @@ func (c stackChoice) start(ctx context.Context, sc *scenario.Scenario, stdout io
 	return target.External(c.info), nil
 }
 
-func runOne(ctx context.Context, sc *scenario.Scenario, choice stackChoice, outRoot string, seed int64, progress bool, reg *prometheus.Registry, stdout, stderr io.Writer) int {
-	dir := filepath.Join(outRoot, fmt.Sprintf("%s-%s", sc.Name, time.Now().UTC().Format("20060102T150405Z")))
-	st, err := choice.start(ctx, sc, stdout)
+// runConfig is how `keystorm run` runs each scenario.
+type runConfig struct {
+	stack       stackChoice
+	outRoot     string // reports go in a directory under it
+	seed        int64  // overrides the scenario's, if not 0
+	progress    bool   // a progress line on stderr
+	reg         *prometheus.Registry
+	pushGateway string // where to push each run's metrics, if set
+}
+
+func runOne(ctx context.Context, sc *scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) int {
+	dir := filepath.Join(cfg.outRoot, fmt.Sprintf("%s-%s", sc.Name, time.Now().UTC().Format("20060102T150405Z")))
+	st, err := cfg.stack.start(ctx, sc, stdout)
 	if err != nil {
 		fmt.Fprintf(stderr, "keystorm run %s: %v\n", sc.Name, err)
 		return exitUsage
@@ -181,18 +196,18 @@ func runOne(ctx context.Context, sc *scenario.Scenario, choice stackChoice, outR
 		}
 	}()
 	fmt.Fprintf(stdout, "keystorm: %s on the %s stack (%s), load %s\n", sc.Name, st.Kind(), st.Info().KMSEndpoint, sc.Load.Duration)
-	opts := scenariorun.Options{OutDir: dir, Seed: seed}
-	if reg != nil {
-		opts.Registerer = reg
+	opts := scenariorun.Options{OutDir: dir, Seed: cfg.seed}
+	if cfg.reg != nil {
+		opts.Registerer = cfg.reg
 	}
-	if progress {
+	if cfg.progress {
 		opts.Progress = func(p scenariorun.Progress) {
 			fmt.Fprintf(stderr, "\r\033[K%s/%s  %5.0f req/s  p99 %-8s  sent %d  errors %d  %s",
 				p.Elapsed.Truncate(time.Second), p.Duration, p.Rate, p.P99.Round(time.Millisecond), p.Sent, p.Errors, strings.Join(p.States, " "))
 		}
 	}
 	res, err := scenariorun.Run(ctx, sc, st, opts)
-	if progress {
+	if cfg.progress {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
 	if err != nil {
@@ -203,6 +218,16 @@ func runOne(ctx context.Context, sc *scenario.Scenario, choice stackChoice, outR
 	if err != nil {
 		fmt.Fprintf(stderr, "keystorm run %s: reports: %v\n", sc.Name, err)
 		res.ExitCode = exitUsage
+	}
+	if cfg.pushGateway != "" {
+		// Pushed even when the run was interrupted: its metrics say so.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err := reports.Push(pctx, cfg.pushGateway, res)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(stderr, "keystorm run %s: --push-gateway: %v\n", sc.Name, err)
+			res.ExitCode = exitUsage
+		}
 	}
 	reports.Text(stdout, res)
 	if p, ok := files["html"]; ok {
