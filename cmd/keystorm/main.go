@@ -32,6 +32,7 @@ var commands = []command{
 	{"validate", "check scenario files without running them", runValidate},
 	{"faults", "list the faults and recovery steps a timeline can name", runFaults},
 	{"report", "re-render the reports of a finished run from its result.json", runReport},
+	{"compare", "compare two runs' result.json: throughput, latency, errors, expectations; exit 1 past tolerances", runCompare},
 	{"capacity", "drive paced encrypt/decrypt load through the PKCS#11 session pool and measure it", runCapacity},
 	{"serve", "start the embedded key-store stack alone (KMS, CloudHSM v2, admin API, metrics)", runServe},
 	{"clean", "remove the containers, networks and volumes a containers stack left behind", runClean},
