@@ -28,10 +28,16 @@ import (
 //     omission hidden by the load generator's own delay).
 //   - Attack is the KMS operation, so `vegeta plot` draws one series per
 //     operation.
-//   - Code is the HTTP status, 0 when no answer came.
+//   - Code is the HTTP status, 0 when no usable answer came: none at all,
+//     or one keystorm could not read (a 200 whose body does not decode).
+//     keystorm counts both as the outcome "error", and vegeta counts any
+//     2xx or 3xx code as a success whatever the Error says, so a 200 here
+//     would make `vegeta report` count as a success what keystorm and
+//     `vegeta plot` (which goes by Error) count as a failure.
 //   - Error is the KMS exception name (not its message, which varies per
-//     key and would flood vegeta's error set), the transport error, or the
-//     status line of an HTTP failure without an exception.
+//     key and would flood vegeta's error set), keystorm's error (transport
+//     failure, timeout, unreadable answer), or the status line of an HTTP
+//     failure without an exception.
 //   - BytesOut is the request's payload size and BytesIn the same size on
 //     success: payload bytes, not wire bytes, which the history does not
 //     keep.
@@ -71,7 +77,7 @@ func vegetaResult(res *vegeta.Result, req *history.Request, base time.Time) {
 	case req.Exception != "":
 		res.Error = req.Exception
 	case req.Error != "":
-		res.Error = req.Error
+		res.Error, res.Code = req.Error, 0
 	case req.Status == 0:
 		res.Error = "no answer"
 	case req.Status < 200 || req.Status >= 300:
