@@ -2,15 +2,11 @@ package scenarios_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/moby/moby/client"
-	"github.com/testcontainers/testcontainers-go"
-
+	"github.com/keystorm/keystorm/fakes/dockertest"
 	"github.com/keystorm/keystorm/fakes/nodes"
 	"github.com/keystorm/keystorm/harness/result"
 	"github.com/keystorm/keystorm/harness/run"
@@ -38,8 +34,8 @@ var containerScenarios = []string{
 // each, and requires each to pass with no expectation passing vacuously;
 // then nothing keystorm started may be left on the Docker engine.
 func TestContainers(t *testing.T) {
-	requireDocker(t)
-	bin := buildKeystorm(t)
+	dockertest.Require(t)
+	bin := dockertest.BuildKeystorm(t)
 	for _, path := range containerScenarios {
 		sc, err := scenario.Load(path)
 		if err != nil {
@@ -101,7 +97,7 @@ func runOnContainers(t *testing.T, sc *scenario.Scenario, bin string) *result.Re
 	defer cancel()
 	st, err := target.StartContainers(ctx, target.ContainersOptions{
 		Clusters: sc.Stack.Clusters, Speed: sc.Stack.Speed, ConnectDuration: sc.Stack.ConnectDuration,
-		Binary: bin, Log: testWriter{t},
+		Binary: bin, Log: dockertest.Log(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -118,43 +114,4 @@ func runOnContainers(t *testing.T, sc *scenario.Scenario, bin string) *result.Re
 		t.Fatal(err)
 	}
 	return res
-}
-
-// requireDocker skips a test that needs Docker when there is none, except in
-// CI (CI=true), where it fails: a CI run must not pass by skipping.
-func requireDocker(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
-	if err == nil {
-		defer cli.Close()
-		_, err = cli.Ping(ctx, client.PingOptions{})
-	}
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("Docker is needed and not reachable: %v", err)
-	}
-	t.Skipf("Docker not reachable (%v); CI=true makes this a failure", err)
-}
-
-// buildKeystorm builds the keystorm binary the KMS image carries.
-func buildKeystorm(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "keystorm")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/keystorm")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build keystorm: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// testWriter sends the stack's progress lines to the test log.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Logf("%s", p)
-	return len(p), nil
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -24,6 +23,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/keystorm/keystorm/docker"
+	"github.com/keystorm/keystorm/fakes/dockertest"
 )
 
 func TestMain(m *testing.M) {
@@ -203,58 +203,12 @@ func TestWriteRootfs(t *testing.T) {
 	}
 }
 
-// needDocker skips the test when the Docker engine is unreachable, unless
-// CI=true, where the engine is part of the machine.
-func needDocker(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cli, err := newClient(ctx)
-	if err == nil {
-		_, err = cli.Ping(ctx, client.PingOptions{})
-		cli.Close()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Docker engine unreachable (CI=true): %v", err)
-		}
-		t.Skipf("Docker engine unreachable: %v", err)
-	}
-}
-
-// buildKeystorm builds the keystorm binary of this module into a temporary
-// directory.
-func buildKeystorm(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "keystorm")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/keystorm")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/keystorm: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// testLog writes Build's steps into the test's log.
-type testLog struct{ t *testing.T }
-
-func (l testLog) Write(p []byte) (int, error) {
-	l.t.Helper()
-	l.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
 // buildSet calls Build, skipping the test where the base image cannot be
 // bootstrapped (not root, no debootstrap), unless CI=true.
 func buildSet(ctx context.Context, t *testing.T, bin string) Set {
 	t.Helper()
 	start := time.Now()
-	set, err := Build(ctx, Options{Binary: bin, Log: testLog{t}})
+	set, err := Build(ctx, Options{Binary: bin, Log: dockertest.Log(t)})
 	if errors.Is(err, errCannotBootstrap) && os.Getenv("CI") != "true" {
 		t.Skip(err)
 	}
@@ -294,10 +248,10 @@ func imageIDs(ctx context.Context, t *testing.T, set Set) Set {
 }
 
 func TestBuild(t *testing.T) {
-	needDocker(t)
+	dockertest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	bin := buildKeystorm(t)
+	bin := dockertest.BuildKeystorm(t)
 	set := buildSet(ctx, t, bin)
 	ids := imageIDs(ctx, t, set)
 	stack := map[string]string{LabelStack: "images-test-" + strconv.Itoa(os.Getpid())}

@@ -2,9 +2,6 @@ package target_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -13,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/keystorm/keystorm/fakes/dockertest"
 	"github.com/keystorm/keystorm/harness/target"
 )
 
@@ -36,15 +34,9 @@ func BenchmarkFullStackEncrypt(b *testing.B) {
 	})
 	b.Run("containers", func(b *testing.B) {
 		ctx := context.Background()
-		bin := filepath.Join(b.TempDir(), "keystorm")
-		if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/keystorm").CombinedOutput(); err != nil {
-			b.Fatalf("go build keystorm: %v\n%s", err, out)
-		}
-		st, err := target.StartContainers(ctx, target.ContainersOptions{Speed: 10000, Binary: bin})
+		dockertest.Require(b)
+		st, err := target.StartContainers(ctx, target.ContainersOptions{Speed: 10000, Binary: dockertest.BuildKeystorm(b)})
 		if err != nil {
-			if os.Getenv("CI") != "true" {
-				b.Skipf("containers stack: %v", err)
-			}
 			b.Fatal(err)
 		}
 		defer st.Close(ctx)
