@@ -16,16 +16,25 @@ CAPACITY_ARGS ?= --rate 2000 --burst-rate 1500 --period 2s --duration 10s
 # the aws CLI (Debian's awscli, unless one is on the PATH already), which the
 # tests use as a real client of the stack.
 DEB_PACKAGES := softhsm2 libp11-kit-dev pkg-config gcc debootstrap
+# What only the tests need: a real browser that opens the HTML report
+# (Debian's chromium, headless), with the fonts the charts name.
+TEST_DEB_PACKAGES := chromium fonts-liberation
+# Where the tests keep what they make for a person to look at (the
+# browser's screenshots of the report): go test -artifacts.
+TEST_ARTIFACTS ?= test-artifacts
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export CGO_ENABLED := 1
 
-.PHONY: deps build run capacity test vet bench
+.PHONY: deps test-deps build run capacity test vet bench
 
 ## deps: install the Debian packages that are missing, and the Go modules.
-deps:
-	@command -v dpkg >/dev/null || { echo "deps: not a Debian system; install: $(DEB_PACKAGES)" >&2; exit 1; }
-	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+## test-deps: the same, with what only the tests need (chromium).
+deps: PACKAGES = $(DEB_PACKAGES)
+test-deps: PACKAGES = $(DEB_PACKAGES) $(TEST_DEB_PACKAGES)
+deps test-deps:
+	@command -v dpkg >/dev/null || { echo "deps: not a Debian system; install: $(PACKAGES)" >&2; exit 1; }
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	command -v aws >/dev/null 2>&1 || missing="$$missing awscli"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: installing$$missing"; \
@@ -57,8 +66,9 @@ vet: deps
 ## resilience gate: the whole scenario library on the embedded stack (two
 ## scenarios at a time, without the race detector, whose slowdown would
 ## make the load generator miss its schedule).
-test: vet
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/scenarios$$')
+test: vet test-deps
+	@mkdir -p $(TEST_ARTIFACTS)
+	$(GO) test -race -count=1 -artifacts -outputdir $(TEST_ARTIFACTS) $$($(GO) list ./... | grep -v '/scenarios$$')
 	$(GO) test -count=1 -timeout 50m ./scenarios/
 
 ## bench: raw C_Encrypt/C_Decrypt against the same work through the pool;

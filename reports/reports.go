@@ -14,11 +14,8 @@ package reports
 import (
 	"bufio"
 	"cmp"
-	"errors"
-	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,37 +44,7 @@ const (
 // are when they matter most. The error joins every failure, and the map
 // holds only the files written whole.
 func Write(dir string, r *result.Result, base time.Time) (map[string]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("reports: %w", err)
-	}
-	if base.IsZero() {
-		base = r.Started
-	}
-	type job struct {
-		format, file string
-		write        func(io.Writer) error
-	}
-	jobs := []job{
-		{"json", FileJSON, func(w io.Writer) error { return JSON(w, r) }},
-		{"html", FileHTML, func(w io.Writer) error { return HTML(w, r) }},
-		{"junit", FileJUnit, func(w io.Writer) error { return JUnit(w, r) }},
-		{"markdown", FileMD, func(w io.Writer) error { return Markdown(w, r) }},
-		{"prometheus", FileProm, func(w io.Writer) error { return Prometheus(w, r) }},
-	}
-	if r.History != "" {
-		jobs = append(jobs, job{"vegeta", FileVegeta, func(w io.Writer) error { return Vegeta(w, r.History, base) }})
-	}
-	paths := map[string]string{}
-	var errs []error
-	for _, j := range jobs {
-		p := filepath.Join(dir, j.file)
-		if err := writeFile(p, j.write); err != nil {
-			errs = append(errs, fmt.Errorf("reports: %s: %w", j.format, err))
-			continue
-		}
-		paths[j.format] = p
-	}
-	return paths, errors.Join(errs...)
+	return WriteFormats(dir, r, base, nil)
 }
 
 // writeFile writes path through a buffer and reports the first error of

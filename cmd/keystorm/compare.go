@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -47,25 +46,10 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Usage = func() { fmt.Fprint(fs.Output(), compareUsage); fs.PrintDefaults() }
 
 	// Flags may come after the files too (keystorm compare a.json b.json
-	// --markdown): parse again after each file, up to a "--".
-	var files []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return exitOK
-			}
-			return exitUsage
-		}
-		left := fs.Args()
-		if len(left) == 0 {
-			break
-		}
-		if n := len(rest) - len(left); n > 0 && rest[n-1] == "--" {
-			files = append(files, left...)
-			break
-		}
-		files = append(files, left[0])
-		rest = left[1:]
+	// --markdown).
+	files, code, done := parseArgs(fs, args)
+	if done {
+		return code
 	}
 	if len(files) != 2 {
 		fmt.Fprintf(stderr, "keystorm compare: want OLD.json and NEW.json, got %d file(s)\n", len(files))

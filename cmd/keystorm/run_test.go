@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -236,5 +237,79 @@ func TestRunPushesEachRunsMetrics(t *testing.T) {
 	code, _, stderr = keystorm(t, "run", "--quiet", "--out", t.TempDir(), "--push-gateway", srv.URL, sc)
 	if code != exitUsage || !strings.Contains(stderr, "--push-gateway") {
 		t.Errorf("a refused push: exit %d, stderr %q; want 2 naming --push-gateway", code, stderr)
+	}
+}
+
+// TestRunServesMetrics: while a scenario runs, --metrics-addr serves the
+// harness's own metrics and, beside them, the stack's session-pool metrics
+// scraped from the stack, both labelled with the scenario.
+func TestRunServesMetrics(t *testing.T) {
+	t.Parallel()
+	pr, pw := io.Pipe()
+	var errb strings.Builder
+	done := make(chan int, 1)
+	go func() {
+		defer pw.Close()
+		done <- run(t.Context(), []string{"run", "--quiet", "--out", t.TempDir(),
+			"--metrics-addr", "127.0.0.1:0", "testdata/quick-store.yaml"}, pw, &errb)
+	}()
+	// The first line names the address; the rest of stdout is drained so
+	// the run never blocks on it.
+	addrLine := regexp.MustCompile(`harness metrics on (http://\S+/metrics)`)
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := addrLine.FindStringSubmatch(sc.Text()); m != nil {
+				urls <- m[1] // one such line: the channel has room
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	var url string
+	select {
+	case url = <-urls:
+	case code := <-done:
+		t.Fatalf("run ended (exit %d) before serving metrics:\n%s", code, errb.String())
+	}
+
+	want := map[string]bool{
+		`keystorm_load_requests_total{op="Encrypt",outcome="ok",scenario="quick-store"}`: false,
+		`keystorm_pkcs11_operations_total{hsm=`:                                          false,
+	}
+	scrape := func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			return // the run may have ended
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(body), "\n") {
+			for w := range want {
+				// The pool's samples carry the stack's labels and the
+				// scenario's.
+				if strings.HasPrefix(line, w) && strings.Contains(line, `scenario="quick-store"`) {
+					want[w] = true
+				}
+			}
+		}
+	}
+	var code int
+poll:
+	for {
+		select {
+		case code = <-done:
+			break poll
+		case <-time.After(100 * time.Millisecond):
+			scrape()
+		}
+	}
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0:\n%s", code, errb.String())
+	}
+	for w, ok := range want {
+		if !ok {
+			t.Errorf("never served during the run: %s…", w)
+		}
 	}
 }

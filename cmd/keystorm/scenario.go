@@ -30,7 +30,10 @@ const runUsage = `Usage: keystorm run [flags] SCENARIO.yaml...
 Runs each scenario: spins up its stack (or uses --target), makes its setup,
 drives its load, fires its faults and recovery steps, watches the states,
 then checks its expectations and writes the reports (result.json,
-report.html, junit.xml, summary.md, metrics.prom, the History) under --out.
+report.html, junit.xml, summary.md, metrics.prom, the History) into a
+directory of its own under --out, named after the scenario and the time.
+With more than one scenario, index.html in --out lists every one that ran
+(also when a run was interrupted) with its verdict and links to its reports.
 
 Exit codes: 0 every expectation held; 1 one failed (or could not be
 decided); 2 bad input, the stack or the load generator failed, or nothing
@@ -110,8 +113,12 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	progress := !*quiet && isTerminal(stderr)
 	var reg *prometheus.Registry
+	var pool *scenariorun.PoolMetrics
 	if *metricsAddr != "" {
-		reg = prometheus.NewRegistry()
+		// The harness's own metrics, and beside them the stack's session
+		// pool as each run's observer scrapes it.
+		reg, pool = prometheus.NewRegistry(), scenariorun.NewPoolMetrics()
+		reg.MustRegister(pool)
 		stopMetrics, err := serveMetrics(*metricsAddr, reg, stdout)
 		if err != nil {
 			fmt.Fprintf(stderr, "keystorm run: --metrics-addr: %v\n", err)
@@ -120,16 +127,29 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer stopMetrics()
 	}
 	worst := exitOK
+	var ran []reports.IndexEntry
 	for _, sc := range scenarios {
 		if ctx.Err() != nil {
 			break
 		}
 		cfg := runConfig{
 			stack:   stackChoice{kind: *stackKind, info: info, binary: *binary},
-			outRoot: *out, seed: *seed, progress: progress, reg: reg, pushGateway: *pushGateway,
+			outRoot: *out, seed: *seed, progress: progress, reg: reg, pool: pool, pushGateway: *pushGateway,
 		}
-		code := runOne(ctx, sc, cfg, stdout, stderr)
+		entry, code := runOne(ctx, sc, cfg, stdout, stderr)
+		ran = append(ran, entry)
 		worst = worse(worst, code)
+	}
+	// The index lists what ran, even when ^C cut the series short: the
+	// runs before it are as good as ever.
+	if len(scenarios) > 1 && len(ran) > 0 {
+		p, err := reports.WriteIndex(*out, ran)
+		if err != nil {
+			fmt.Fprintf(stderr, "keystorm run: %v\n", err)
+			worst = exitUsage
+		} else {
+			fmt.Fprintf(stdout, "index: %s\n", p)
+		}
 	}
 	if ctx.Err() != nil {
 		return exitUsage
@@ -176,15 +196,19 @@ type runConfig struct {
 	seed        int64  // overrides the scenario's, if not 0
 	progress    bool   // a progress line on stderr
 	reg         *prometheus.Registry
-	pushGateway string // where to push each run's metrics, if set
+	pool        *scenariorun.PoolMetrics // registered on reg
+	pushGateway string                   // where to push each run's metrics, if set
 }
 
-func runOne(ctx context.Context, sc *scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) int {
-	dir := filepath.Join(cfg.outRoot, fmt.Sprintf("%s-%s", sc.Name, time.Now().UTC().Format("20060102T150405Z")))
+// runOne runs one scenario, writes its reports and prints its summary. It
+// returns the run's entry for the index (a made-up invalid result, with no
+// files, when the run could not even start) and its exit code.
+func runOne(ctx context.Context, sc *scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) (reports.IndexEntry, int) {
+	started := time.Now()
 	st, err := cfg.stack.start(ctx, sc, stdout)
 	if err != nil {
 		fmt.Fprintf(stderr, "keystorm run %s: %v\n", sc.Name, err)
-		return exitUsage
+		return notRun(sc, cfg, started, err), exitUsage
 	}
 	defer func() {
 		// Containers take a while to stop: the KMS container removes its HSM
@@ -195,10 +219,15 @@ func runOne(ctx context.Context, sc *scenario.Scenario, cfg runConfig, stdout, s
 			fmt.Fprintf(stderr, "keystorm run %s: stop the stack: %v\n", sc.Name, err)
 		}
 	}()
+	dir, err := newRunDir(cfg.outRoot, sc.Name, started)
+	if err != nil {
+		fmt.Fprintf(stderr, "keystorm run %s: %v\n", sc.Name, err)
+		return notRun(sc, cfg, started, err), exitUsage
+	}
 	fmt.Fprintf(stdout, "keystorm: %s on the %s stack (%s), load %s\n", sc.Name, st.Kind(), st.Info().KMSEndpoint, sc.Load.Duration)
 	opts := scenariorun.Options{OutDir: dir, Seed: cfg.seed}
 	if cfg.reg != nil {
-		opts.Registerer = cfg.reg
+		opts.Registerer, opts.PoolMetrics = cfg.reg, cfg.pool
 	}
 	if cfg.progress {
 		opts.Progress = func(p scenariorun.Progress) {
@@ -212,7 +241,7 @@ func runOne(ctx context.Context, sc *scenario.Scenario, cfg runConfig, stdout, s
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "keystorm run %s: %v\n", sc.Name, err)
-		return exitUsage
+		return notRun(sc, cfg, started, err), exitUsage
 	}
 	files, err := reports.Write(dir, res, res.Started)
 	if err != nil {
@@ -234,7 +263,49 @@ func runOne(ctx context.Context, sc *scenario.Scenario, cfg runConfig, stdout, s
 		fmt.Fprintf(stdout, "report: %s\n", p)
 	}
 	fmt.Fprintf(stdout, "results: %s\n", dir)
-	return res.ExitCode
+	return reports.IndexEntry{Result: res, Files: files}, res.ExitCode
+}
+
+// notRun is the index's entry for a scenario whose run could not start:
+// an invalid result saying why, with no reports to link.
+func notRun(sc *scenario.Scenario, cfg runConfig, started time.Time, err error) reports.IndexEntry {
+	seed := sc.Seed
+	if cfg.seed != 0 {
+		seed = cfg.seed
+	}
+	return reports.IndexEntry{Result: &result.Result{
+		Schema: result.Schema, Scenario: sc.Name, File: sc.File, Description: sc.Description,
+		Stack: cfg.stack.kind, Seed: seed, Started: started.UTC(),
+		Duration: time.Since(started).Seconds(),
+		Status:   result.Unknown, ExitCode: result.ExitInvalid,
+		Invalid: "the run did not start: " + err.Error(),
+	}}
+}
+
+// newRunDir makes the directory of one run under root, named after the
+// scenario and the second it started, and returns its path. Two runs of
+// the same scenario in the same second (a short load run twice, or two
+// keystorm processes sharing --out) would overwrite each other's reports:
+// the directory is made exclusively, and a name already taken gets a
+// suffix (-2, -3...).
+func newRunDir(root, name string, started time.Time) (string, error) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", fmt.Errorf("--out: %w", err)
+	}
+	base := filepath.Join(root, fmt.Sprintf("%s-%s", name, started.UTC().Format("20060102T150405Z")))
+	for n := 1; ; n++ {
+		dir := base
+		if n > 1 {
+			dir = fmt.Sprintf("%s-%d", base, n)
+		}
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
+			return dir, nil
+		}
+		if !errors.Is(err, os.ErrExist) || n >= 1000 {
+			return "", fmt.Errorf("--out: make the run's directory: %w", err)
+		}
+	}
 }
 
 // serveMetrics serves reg's metrics on addr until the returned stop is
@@ -357,39 +428,4 @@ func params(a faults.Action) [][2]string {
 		out = append(out, [2]string{name, doc})
 	}
 	return out
-}
-
-func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("keystorm report", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", "", "write every report format into `DIR` (default: the result's directory)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: keystorm report [--out DIR] RESULT.json\n\nRe-renders the reports of a finished run from its result.json, and prints\nits summary. Exits with the run's exit code.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "keystorm report: give one result.json")
-		return exitUsage
-	}
-	res, err := result.Read(fs.Arg(0))
-	if err != nil {
-		fmt.Fprintf(stderr, "keystorm report: %v\n", err)
-		return exitUsage
-	}
-	dir := *out
-	if dir == "" {
-		dir = filepath.Dir(fs.Arg(0))
-	}
-	if _, err := reports.Write(dir, res, res.Started); err != nil {
-		fmt.Fprintf(stderr, "keystorm report: %v\n", err)
-		return exitUsage
-	}
-	reports.Text(stdout, res)
-	return res.ExitCode
 }

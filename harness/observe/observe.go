@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -50,6 +51,21 @@ type Observer struct {
 	mu    sync.Mutex
 	state map[string]State // subject -> state
 	polls int
+	// pool is the stack's session-pool metrics as last scraped, by name;
+	// they are never changed once stored, so readers may share them.
+	pool []*dto.MetricFamily
+}
+
+// PoolPrefix starts the names of the stack's session-pool metrics.
+const PoolPrefix = "keystorm_pkcs11_"
+
+// PoolMetrics returns the stack's session-pool metrics (PoolPrefix) as the
+// last scrape found them, sorted by name; nil before the first scrape or
+// when the stack has no /metrics. The families must not be changed.
+func (o *Observer) PoolMetrics() []*dto.MetricFamily {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.pool
 }
 
 // Options configure an Observer.
@@ -251,7 +267,15 @@ func (o *Observer) Scrape(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("scrape %s: %w", o.metrics, err)
 	}
+	var pool []*dto.MetricFamily
+	for name, f := range families {
+		if strings.HasPrefix(name, PoolPrefix) {
+			pool = append(pool, f)
+		}
+	}
+	sort.Slice(pool, func(i, j int) bool { return pool[i].GetName() < pool[j].GetName() })
 	o.mu.Lock()
+	o.pool = pool
 	storeNames := make(map[string]string, len(o.stores))
 	for id, name := range o.stores {
 		storeNames[id] = name

@@ -41,6 +41,9 @@ type Options struct {
 	// Registerer, if set, gets the harness's own metrics for the run's
 	// duration (keystorm run --metrics-addr serves them).
 	Registerer prometheus.Registerer
+	// PoolMetrics, if set, serves the stack's session-pool metrics as the
+	// run's observer scrapes them, for the run's duration.
+	PoolMetrics *PoolMetrics
 }
 
 // Progress is a live snapshot for the progress line.
@@ -126,6 +129,9 @@ func Run(ctx context.Context, sc *scenario.Scenario, st target.Stack, opts Optio
 		KMS: st.KMS(), HTTP: st.HTTP(), MetricsURL: metricsURL(st), Base: r.base,
 		Sink: hw.Add, Interval: opts.ObserveInterval,
 	})
+	if opts.PoolMetrics != nil {
+		defer opts.PoolMetrics.attach(sc.Name, r.observer.PoolMetrics)()
+	}
 	timeout := sc.Timeout
 	if timeout <= 0 {
 		timeout = sc.Load.Duration + 2*time.Minute

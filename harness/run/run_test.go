@@ -175,7 +175,8 @@ func TestAbortStopsARunEarly(t *testing.T) {
 }
 
 // TestHarnessMetricsDuringARun: the harness's own metrics count the load's
-// requests while it runs, and are gone from the registry after it.
+// requests while it runs, the stack's pool metrics are served beside them
+// with the scenario's name, and both are gone from the registry after it.
 func TestHarnessMetricsDuringARun(t *testing.T) {
 	sc, err := scenario.Load("testdata/latency-budget.yaml")
 	if err != nil {
@@ -188,10 +189,14 @@ func TestHarnessMetricsDuringARun(t *testing.T) {
 	}
 	defer st.Close(ctx)
 	reg := prometheus.NewRegistry()
+	pool := run.NewPoolMetrics()
+	reg.MustRegister(pool)
+	poolSeen := make(chan string, 1)
 	seen := make(chan float64, 1)
 	stop := make(chan struct{})
+	done := make(chan struct{})
 	go func() {
-		defer close(seen)
+		defer close(done)
 		for {
 			select {
 			case <-stop:
@@ -200,6 +205,19 @@ func TestHarnessMetricsDuringARun(t *testing.T) {
 			}
 			families, _ := reg.Gather()
 			for _, f := range families {
+				// The stack's pool calls, re-exported with the scenario.
+				if f.GetName() == "keystorm_pkcs11_operations_total" {
+					for _, m := range f.GetMetric() {
+						for _, l := range m.GetLabel() {
+							if l.GetName() == "scenario" && m.GetCounter().GetValue() > 0 {
+								select {
+								case poolSeen <- l.GetValue():
+								default:
+								}
+							}
+						}
+					}
+				}
 				if f.GetName() != "keystorm_load_requests_total" {
 					continue
 				}
@@ -208,19 +226,31 @@ func TestHarnessMetricsDuringARun(t *testing.T) {
 					n += m.GetCounter().GetValue()
 				}
 				if n > 10 {
-					seen <- n
-					return
+					select {
+					case seen <- n:
+					default:
+					}
 				}
 			}
 		}
 	}()
-	res, err := run.Run(ctx, sc, st, run.Options{OutDir: t.TempDir(), Registerer: reg})
+	res, err := run.Run(ctx, sc, st, run.Options{OutDir: t.TempDir(), Registerer: reg, PoolMetrics: pool})
 	close(stop)
+	<-done
+	close(seen)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n, ok := <-seen; !ok || n <= 10 {
 		t.Errorf("keystorm_load_requests_total never went past 10 during the run (%v)", n)
+	}
+	select {
+	case got := <-poolSeen:
+		if got != sc.Name {
+			t.Errorf("pool metrics labelled scenario=%q, want %q", got, sc.Name)
+		}
+	default:
+		t.Error("the stack's keystorm_pkcs11_operations_total was never served during the run")
 	}
 	if res.ExitCode != result.ExitPass {
 		t.Errorf("exit %d\n%s", res.ExitCode, describe(res))
