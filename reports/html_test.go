@@ -20,13 +20,19 @@ import (
 // renderHTML writes r and parses the page as a browser would.
 func renderHTML(t *testing.T, r *result.Result) ([]byte, *html.Node) {
 	t.Helper()
+	return renderPage(t, func(w io.Writer) error { return reports.HTML(w, r) })
+}
+
+// renderPage writes a page with write and parses it as a browser would.
+func renderPage(t *testing.T, write func(io.Writer) error) ([]byte, *html.Node) {
+	t.Helper()
 	var b bytes.Buffer
-	if err := reports.HTML(&b, r); err != nil {
+	if err := write(&b); err != nil {
 		t.Fatal(err)
 	}
 	doc, err := html.Parse(bytes.NewReader(b.Bytes()))
 	if err != nil {
-		t.Fatalf("parse HTML: %v", err)
+		t.Fatalf("parse the page: %v", err)
 	}
 	return b.Bytes(), doc
 }

@@ -45,26 +45,7 @@ func indexEntries(t *testing.T) []reports.IndexEntry {
 // renderIndex writes the index of entries and parses it as a browser would.
 func renderIndex(t *testing.T, entries []reports.IndexEntry) ([]byte, *html.Node) {
 	t.Helper()
-	var b bytes.Buffer
-	if err := reports.Index(&b, entries); err != nil {
-		t.Fatal(err)
-	}
-	doc, err := html.Parse(bytes.NewReader(b.Bytes()))
-	if err != nil {
-		t.Fatalf("parse the index: %v", err)
-	}
-	return b.Bytes(), doc
-}
-
-// findAll lists the elements named name under n, in document order.
-func indexFind(n *html.Node, name string) []*html.Node {
-	var out []*html.Node
-	for d := range n.Descendants() {
-		if d.Type == html.ElementNode && d.Data == name {
-			out = append(out, d)
-		}
-	}
-	return out
+	return renderPage(t, func(w io.Writer) error { return reports.Index(w, entries) })
 }
 
 // text is the text under n, with runs of white space folded.
@@ -90,11 +71,11 @@ func indexAttr(n *html.Node, key string) string {
 // rows are the index table's body rows.
 func indexRows(t *testing.T, doc *html.Node) []*html.Node {
 	t.Helper()
-	bodies := indexFind(doc, "tbody")
+	bodies := elements(doc, "tbody")
 	if len(bodies) != 1 {
 		t.Fatalf("%d <tbody>, want 1", len(bodies))
 	}
-	return indexFind(bodies[0], "tr")
+	return elements(bodies[0], "tr")
 }
 
 func TestIndexListsEveryRunInOrder(t *testing.T) {
@@ -119,7 +100,7 @@ func TestIndexListsEveryRunInOrder(t *testing.T) {
 		if got := indexAttr(tr, "class"); got != want.class {
 			t.Errorf("row %d: class %q, want %q", i+1, got, want.class)
 		}
-		tds := indexFind(tr, "td")
+		tds := elements(tr, "td")
 		if len(tds) != len(want.cells) {
 			t.Errorf("row %d: %d cells, want %d", i+1, len(tds), len(want.cells))
 			continue
@@ -131,7 +112,7 @@ func TestIndexListsEveryRunInOrder(t *testing.T) {
 		}
 	}
 	// The verdict word is in the cell, whose class only adds the colour.
-	if got := indexAttr(indexFind(trs[0], "td")[1], "class"); got != "st fail" {
+	if got := indexAttr(elements(trs[0], "td")[1], "class"); got != "st fail" {
 		t.Errorf("the FAIL cell's class is %q, want %q", got, "st fail")
 	}
 }
@@ -162,7 +143,7 @@ func TestIndexHeaderHasTheWorstVerdictAndTheCounts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			_, doc := renderIndex(t, tc.entries)
-			headers := indexFind(doc, "header")
+			headers := elements(doc, "header")
 			if len(headers) != 1 {
 				t.Fatalf("%d <header>, want 1", len(headers))
 			}
@@ -173,7 +154,7 @@ func TestIndexHeaderHasTheWorstVerdictAndTheCounts(t *testing.T) {
 			if got, want := indexText(h), tc.verdict+tc.exit+" "+tc.count; !strings.HasPrefix(got, want) {
 				t.Errorf("header %q, want it to start with %q", got, want)
 			}
-			if got := indexText(indexFind(doc, "title")[0]); !strings.HasPrefix(got, tc.verdict+" "+tc.count) {
+			if got := indexText(elements(doc, "title")[0]); !strings.HasPrefix(got, tc.verdict+" "+tc.count) {
 				t.Errorf("title %q lacks the verdict and the count", got)
 			}
 			if got := len(indexRows(t, doc)); got != len(tc.entries) {
@@ -227,11 +208,11 @@ func TestIndexEscapesResultText(t *testing.T) {
 	entries[0].Result.Description = `<script>alert("x")</script>`
 	entries[2].Result.Invalid = `<img src=x onerror=alert(1)>`
 	page, doc := renderIndex(t, entries)
-	if n := len(indexFind(doc, "script")) + len(indexFind(doc, "img")); n > 0 {
+	if n := len(elements(doc, "script")) + len(elements(doc, "img")); n > 0 {
 		t.Errorf("result text became %d elements", n)
 	}
 	// The row's one <b> is the template's, around the name.
-	bs := indexFind(indexRows(t, doc)[0], "b")
+	bs := elements(indexRows(t, doc)[0], "b")
 	if len(bs) != 1 || indexText(bs[0]) != name {
 		t.Errorf("the name cell has %d <b>, reading %q; want one reading %q", len(bs), indexText(bs[0]), name)
 	}
@@ -250,7 +231,7 @@ func TestIndexLinksEscapePaths(t *testing.T) {
 		{Result: r, Files: map[string]string{"html": "../elsewhere/report.html"}},
 	}
 	_, doc := renderIndex(t, entries)
-	as := indexFind(doc, "a")
+	as := elements(doc, "a")
 	if len(as) != 2 {
 		t.Fatalf("%d links, want 2", len(as))
 	}
@@ -304,7 +285,7 @@ func TestWriteIndexLinksRelativeToItsDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var hrefs []string
-	for _, a := range indexFind(doc, "a") {
+	for _, a := range elements(doc, "a") {
 		hrefs = append(hrefs, indexAttr(a, "href"))
 	}
 	want := []string{

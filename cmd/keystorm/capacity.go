@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -82,11 +81,8 @@ func runCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.Usage = capacityUsage(fs)
 	var f capacityFlags
 	f.register(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage // the flag package has said what and printed the usage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,15 +19,8 @@ func runClean(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(fs.Output(), "Usage: keystorm clean [flags]\n\nRemoves the containers, networks and volumes that containers stacks left on the\nDocker engine (a run that was killed leaves them), found by their %s label.\n\nFlags:\n", nodes.LabelStack)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "keystorm clean: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if code, done := parseFlagsOnly(fs, args); done {
+		return code
 	}
 	removed, err := nodes.Clean(ctx, *stackID)
 	fmt.Fprintf(stdout, "keystorm clean: removed %d containers, %d networks, %d volumes\n", len(removed.Containers), len(removed.Networks), len(removed.Volumes))

@@ -70,11 +70,8 @@ func runCloudHSMCLI(ctx context.Context, args []string, stdout, stderr io.Writer
 	infoPath := fs.String("info", os.Getenv(infoEnv), "the stack's info `FILE` (keystorm serve --info)")
 	clusterID := fs.String("cluster-id", "", "the cluster (default: the stack's first)")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), cloudhsmCLIUsage, "\nFlags:\n"); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
@@ -91,11 +88,8 @@ func runCloudHSMCLI(ctx context.Context, args []string, stdout, stderr io.Writer
 	role := cf.String("role", "", "admin or crypto-user")
 	password := cf.String("password", "", "password")
 	filter := cf.String("filter", "", `key filter: attr.id=0x<id>`)
-	if err := cf.Parse(cmdArgs); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, done := parseFlags(cf, cmdArgs); done {
+		return code
 	}
 	c := &hsmCLI{ctx: ctx, stdout: stdout, stderr: stderr, sessionPath: sessionFile()}
 

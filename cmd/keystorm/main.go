@@ -5,11 +5,12 @@ package main
 import (
 	"context"
 	"fmt"
-	tclog "github.com/testcontainers/testcontainers-go/log"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 // Exit codes, shared by every subcommand.

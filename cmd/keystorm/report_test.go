@@ -323,24 +323,7 @@ func TestReportSeveralResultsWriteAnIndex(t *testing.T) {
 			if !slices.Equal(got, tc.wantFiles) {
 				t.Errorf("files %q, want %q", got, tc.wantFiles)
 			}
-			page, err := os.ReadFile(index)
-			if err != nil {
-				t.Fatal(err)
-			}
-			doc, err := html.Parse(bytes.NewReader(page))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var links []string
-			for n := range doc.Descendants() {
-				if n.Type == html.ElementNode && n.Data == "a" {
-					for _, at := range n.Attr {
-						if at.Key == "href" {
-							links = append(links, at.Val)
-						}
-					}
-				}
-			}
+			page, _, links := readIndex(t, index)
 			if !slices.Equal(links, tc.wantLinks) {
 				t.Errorf("links %q, want %q", links, tc.wantLinks)
 			}
@@ -511,37 +494,11 @@ func TestRunSeveralScenariosWritesAnIndex(t *testing.T) {
 	if len(results) != 3 {
 		t.Fatalf("result.json files %v, want one per run", results)
 	}
-	page, err := os.ReadFile(index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := html.Parse(bytes.NewReader(page))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []string
-	var links []string
-	for n := range doc.Descendants() {
-		if n.Type != html.ElementNode {
-			continue
-		}
-		switch n.Data {
-		case "tr":
-			if n.Parent.Data == "tbody" {
-				var b strings.Builder
-				for d := range n.Descendants() {
-					if d.Type == html.TextNode {
-						b.WriteString(d.Data)
-					}
-				}
-				rows = append(rows, b.String())
-			}
-		case "a":
-			for _, at := range n.Attr {
-				if at.Key == "href" && strings.HasSuffix(at.Val, "/"+reports.FileHTML) {
-					links = append(links, at.Val)
-				}
-			}
+	page, rows, hrefs := readIndex(t, index)
+	var links []string // to each run's report.html
+	for _, h := range hrefs {
+		if strings.HasSuffix(h, "/"+reports.FileHTML) {
+			links = append(links, h)
 		}
 	}
 	if len(rows) != 3 {
@@ -565,4 +522,42 @@ func TestRunSeveralScenariosWritesAnIndex(t *testing.T) {
 			t.Errorf("link %q: %v", l, err)
 		}
 	}
+}
+
+// readIndex reads an index page back as a browser would parse it: the
+// page, the text of each row of its table, and every link, in order.
+func readIndex(t *testing.T, path string) (page []byte, rows, links []string) {
+	t.Helper()
+	page, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := html.Parse(bytes.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range doc.Descendants() {
+		if n.Type != html.ElementNode {
+			continue
+		}
+		switch n.Data {
+		case "tr":
+			if n.Parent.Data == "tbody" {
+				var b strings.Builder
+				for d := range n.Descendants() {
+					if d.Type == html.TextNode {
+						b.WriteString(d.Data)
+					}
+				}
+				rows = append(rows, b.String())
+			}
+		case "a":
+			for _, at := range n.Attr {
+				if at.Key == "href" {
+					links = append(links, at.Val)
+				}
+			}
+		}
+	}
+	return page, rows, links
 }

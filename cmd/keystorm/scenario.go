@@ -54,11 +54,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	metricsAddr := fs.String("metrics-addr", "", "serve the harness's own Prometheus metrics on `ADDR` (such as 127.0.0.1:9464) while it runs")
 	pushGateway := fs.String("push-gateway", "", "after each scenario, push its metrics (those of metrics.prom) to the Pushgateway at `URL` (job keystorm, instance the scenario)")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), runUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "keystorm run: no scenario file given")
@@ -348,11 +345,8 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(fs.Output(), "Usage: keystorm validate [-q] SCENARIO.yaml...\n\nChecks scenario files without running them: every error names file:line:column\nand the field. Exit 0 all valid, 2 otherwise.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "keystorm validate: no scenario file given")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,15 +45,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(fs.Output(), "Usage: keystorm serve [flags]\n\nStarts the embedded key-store stack alone (KMS, CloudHSM v2, admin API, metrics on\nloopback ports) until interrupted, for the aws CLI, boto3 or an SDK.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "keystorm serve: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if code, done := parseFlagsOnly(fs, args); done {
+		return code
 	}
 	switch {
 	case opts.Clusters < 1 || opts.Clusters > 64:
